@@ -1,0 +1,131 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Job, JobStatus, JobStore, Mp3Result, NotificationClaim } from './store';
+
+interface Row {
+  id: string;
+  owner: string;
+  filename: string;
+  status: JobStatus;
+  created_at: number;
+  updated_at: number;
+  mp3_id: string | null;
+  duration_seconds: number | null;
+  size_bytes: number | null;
+  failure: string | null;
+  notify_state: 'sending' | 'sent' | null;
+}
+
+const schema = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('uploaded', 'converting', 'converted', 'failed')),
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  lease_until INTEGER,
+  mp3_id TEXT UNIQUE,
+  duration_seconds REAL,
+  size_bytes INTEGER,
+  failure TEXT,
+  notify_state TEXT CHECK (notify_state IN ('sending', 'sent')),
+  notify_claimed_at INTEGER
+)`;
+
+export class SqliteJobStore implements JobStore {
+  constructor(private readonly db: BetterSqlite3.Database) {
+    db.exec(schema);
+  }
+
+  async create(job: { id: string; owner: string; filename: string }): Promise<Job> {
+    const now = Date.now();
+    this.db
+      .prepare(`INSERT INTO jobs (id, owner, filename, status, created_at, updated_at) VALUES (?, ?, ?, 'uploaded', ?, ?)`)
+      .run(job.id, job.owner, job.filename, now, now);
+    return (await this.get(job.id))!;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const row = this.db.prepare(`SELECT * FROM jobs WHERE id = ?`).get(id) as Row | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  async delete(id: string): Promise<void> {
+    this.db.prepare(`DELETE FROM jobs WHERE id = ?`).run(id);
+  }
+
+  async startConversion(id: string, leaseMs: number): Promise<boolean> {
+    const now = Date.now();
+    const { changes } = this.db
+      .prepare(
+        `UPDATE jobs SET status = 'converting', lease_until = ?, updated_at = ?
+         WHERE id = ? AND (status = 'uploaded' OR (status = 'converting' AND lease_until < ?))`,
+      )
+      .run(now + leaseMs, now, id, now);
+    return changes === 1;
+  }
+
+  async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'converted', lease_until = NULL, mp3_id = ?, duration_seconds = ?, size_bytes = ?, updated_at = ?
+         WHERE id = ? AND status = 'converting'`,
+      )
+      .run(mp3.id, mp3.durationSeconds, mp3.sizeBytes, Date.now(), id);
+  }
+
+  async failConversion(id: string, reason: string): Promise<void> {
+    this.db
+      .prepare(
+        `UPDATE jobs SET status = 'failed', lease_until = NULL, failure = ?, updated_at = ? WHERE id = ? AND status = 'converting'`,
+      )
+      .run(reason, Date.now(), id);
+  }
+
+  async releaseConversion(id: string): Promise<void> {
+    this.db
+      .prepare(`UPDATE jobs SET status = 'uploaded', lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'converting'`)
+      .run(Date.now(), id);
+  }
+
+  async claimNotification(id: string, staleMs: number): Promise<NotificationClaim> {
+    const now = Date.now();
+    const { changes } = this.db
+      .prepare(
+        `UPDATE jobs SET notify_state = 'sending', notify_claimed_at = ?
+         WHERE id = ? AND (notify_state IS NULL OR (notify_state = 'sending' AND notify_claimed_at < ?))`,
+      )
+      .run(now, id, now - staleMs);
+    if (changes === 1) return 'claimed';
+    const row = this.db.prepare(`SELECT notify_state FROM jobs WHERE id = ?`).get(id) as Pick<Row, 'notify_state'> | undefined;
+    if (!row) return 'missing';
+    return row.notify_state === 'sent' ? 'sent' : 'busy';
+  }
+
+  async finishNotification(id: string): Promise<void> {
+    this.db.prepare(`UPDATE jobs SET notify_state = 'sent' WHERE id = ?`).run(id);
+  }
+
+  async releaseNotification(id: string): Promise<void> {
+    this.db.prepare(`UPDATE jobs SET notify_state = NULL, notify_claimed_at = NULL WHERE id = ? AND notify_state = 'sending'`).run(id);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+function toJob(row: Row): Job {
+  return {
+    id: row.id,
+    owner: row.owner,
+    filename: row.filename,
+    status: row.status,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+    ...(row.mp3_id !== null && {
+      mp3: { id: row.mp3_id, durationSeconds: row.duration_seconds ?? 0, sizeBytes: row.size_bytes ?? 0 },
+    }),
+    ...(row.failure !== null && { failure: row.failure }),
+  };
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile, link, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair, importJWK, type JSONWebKeySet, type JWK } from 'jose';
+import { ConfigError } from './config';
+
+/** Tokens are EdDSA over Ed25519; the algorithm is pinned on both sides. */
+export const JWT_ALG = 'EdDSA';
+
+export interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/**
+ * The private key from `JWT_PRIVATE_KEY` (a JWK with `kid`), or, for local development,
+ * one generated into the data dir on first use.
+ */
+export async function loadSigningKey(privateKeyJson: string | undefined, dataDir: string): Promise<SigningKey> {
+  const jwk = privateKeyJson ? parseJwk(privateKeyJson) : await localPrivateJwk(dataDir);
+  if (!jwk.kid) throw new ConfigError('JWT_PRIVATE_KEY', 'must have a "kid" (key id), used for rotation');
+  if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.d) {
+    throw new ConfigError('JWT_PRIVATE_KEY', 'must be an Ed25519 private key (kty OKP, crv Ed25519, with d)');
+  }
+  const privateKey = (await importJWK(jwk, JWT_ALG)) as CryptoKey;
+  const { d: _private, ...publicJwk } = jwk;
+  return { kid: jwk.kid, privateKey, publicJwk: { ...publicJwk, alg: JWT_ALG, use: 'sig' } };
+}
+
+/**
+ * The public key set from `JWT_PUBLIC_KEYS` (a JWKS, which may hold old keys during rotation),
+ * or the local development key's public half.
+ */
+export async function loadPublicKeys(publicKeysJson: string | undefined, dataDir: string): Promise<JSONWebKeySet> {
+  if (publicKeysJson) {
+    let set: unknown;
+    try {
+      set = JSON.parse(publicKeysJson);
+    } catch {
+      throw new ConfigError('JWT_PUBLIC_KEYS', 'must be a JSON Web Key Set ({"keys": [...]}), not valid JSON');
+    }
+    const keys = (set as JSONWebKeySet)?.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => !k.kid || 'd' in k)) {
+      throw new ConfigError('JWT_PUBLIC_KEYS', 'must be a JSON Web Key Set of public keys, each with a "kid"');
+    }
+    return set as JSONWebKeySet;
+  }
+  const { publicJwk } = await loadSigningKey(undefined, dataDir);
+  return { keys: [publicJwk] };
+}
+
+function parseJwk(json: string): JWK {
+  try {
+    return JSON.parse(json) as JWK;
+  } catch {
+    throw new ConfigError('JWT_PRIVATE_KEY', 'must be a JWK in JSON, not valid JSON');
+  }
+}
+
+/** Whichever local process starts first creates the key; the others read it. */
+async function localPrivateJwk(dataDir: string): Promise<JWK> {
+  const dir = join(dataDir, 'keys');
+  const file = join(dir, 'signing-key.local-dev.jwk.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as JWK;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const { privateKey } = await generateKeyPair(JWT_ALG, { crv: 'Ed25519', extractable: true });
+  const jwk = { ...(await exportJWK(privateKey)), kid: `local-${randomUUID().slice(0, 8)}` };
+  await mkdir(dir, { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(jwk), { mode: 0o600 });
+  try {
+    await link(temp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
+  return JSON.parse(await readFile(file, 'utf8')) as JWK;
+}

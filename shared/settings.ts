@@ -1,0 +1,18 @@
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { envReader } from './config';
+import type { TokenAudience } from './auth';
+
+type Reader = ReturnType<typeof envReader>;
+
+/** Settings more than one function reads, with their local-development defaults. */
+
+/** Where the embedded defaults keep their files (`make dev`); unused when every URL points elsewhere. */
+export const dataDir = (read: Reader): string => resolve(read.string('DATA_DIR', '.earshot'));
+
+export const mediaUrl = (read: Reader): URL => read.url('MEDIA_URL', pathToFileURL(join(dataDir(read), 'store')).href);
+
+export const tokenAudience = (read: Reader): TokenAudience => ({
+  issuer: read.string('JWT_ISSUER', 'earshot'),
+  audience: read.string('JWT_AUDIENCE', 'earshot'),
+});

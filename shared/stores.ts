@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './config';
+import type { JobStore } from './jobs/store';
+import type { MediaStore } from './media/store';
+
+export interface Stores {
+  media: MediaStore;
+  jobs: JobStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Media and jobs live together, chosen by `MEDIA_URL`: `file:///dir` keeps files and a
+ * SQLite job table under one folder. Adapters are imported on use, so a function loads only
+ * the driver it needs.
+ */
+export async function openStores(url: URL): Promise<Stores> {
+  if (url.protocol === 'file:') {
+    const dir = fileURLToPath(url);
+    const [{ FileMediaStore }, { SqliteJobStore }, { openSqlite }] = await Promise.all([
+      import('./media/files'),
+      import('./jobs/sqlite'),
+      import('./sqlite'),
+    ]);
+    const media = new FileMediaStore(join(dir, 'media'));
+    const jobs = new SqliteJobStore(await openSqlite(join(dir, 'jobs.db')));
+    return { media, jobs, close: async () => void (await Promise.all([media.close(), jobs.close()])) };
+  }
+  throw new ConfigError('MEDIA_URL', `has an unsupported scheme "${url.protocol}" (use file:///path)`);
+}
