@@ -1,0 +1,61 @@
+/** Fixtures several suites share: temp dirs, keys and tokens made by the real code. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, type JSONWebKeySet } from 'jose';
+import { afterAll } from 'vitest';
+import { tokenVerifier, type TokenAudience, type User } from '../shared/auth';
+import { loadSigningKey, type SigningKey } from '../shared/keys';
+import { tokenIssuer } from '../functions/login/tokens';
+
+export const audience: TokenAudience = { issuer: 'earshot', audience: 'earshot' };
+
+/** A temp dir removed when the suite ends. */
+export async function tempDir(prefix = 'earshot-test-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface TestKeys {
+  key: SigningKey;
+  publicKeys: JSONWebKeySet;
+  verify: ReturnType<typeof tokenVerifier>;
+  tokenFor(user: User, ttlSeconds?: number): Promise<string>;
+}
+
+export async function testKeys(dir: string): Promise<TestKeys> {
+  const key = await loadSigningKey(undefined, dir);
+  const publicKeys = { keys: [key.publicJwk] };
+  return {
+    key,
+    publicKeys,
+    verify: tokenVerifier(publicKeys, audience),
+    tokenFor: async (user, ttlSeconds = 3600) => (await tokenIssuer(key, audience, ttlSeconds)(user)).token,
+  };
+}
+
+export const alice: User = { id: 'user-alice', email: 'alice@example.com', role: 'user' };
+export const bob: User = { id: 'user-bob', email: 'bob@example.com', role: 'user' };
+
+/** The bad tokens every authenticated route must answer 401 to. */
+export async function badTokens(keys: TestKeys, otherDir: string): Promise<Record<string, string>> {
+  const other = await testKeys(otherDir);
+  const now = Math.floor(Date.now() / 1000);
+  const expired = await new SignJWT({ email: alice.email, role: 'user' })
+    .setProtectedHeader({ alg: 'EdDSA', kid: keys.key.kid })
+    .setIssuer(audience.issuer)
+    .setAudience(audience.audience)
+    .setSubject(alice.id)
+    .setIssuedAt(now - 7200)
+    .setExpirationTime(now - 3600)
+    .sign(keys.key.privateKey);
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const algNone = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: alice.id, email: alice.email, role: 'admin', iss: 'earshot', aud: 'earshot', exp: now + 3600 })}.`;
+  return {
+    malformed: 'not-a-jwt',
+    expired,
+    wrongKey: await other.tokenFor(alice),
+    algNone,
+  };
+}
