@@ -1,0 +1,171 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { EarshotEvent } from '../../shared/events';
+import { memoryLogger } from '../../shared/log';
+import type { Stores } from '../../shared/stores';
+import { makeVideo } from '../../test/media';
+import { fileStores, storedFiles } from '../../test/stores';
+import { alice, badTokens, tempDir, testKeys, type TestKeys } from '../../test/support';
+import { createApp, type UploadDeps } from './app';
+
+describe('upload', () => {
+  let dir: string;
+  let keys: TestKeys;
+  let stores: Stores;
+  let video: Buffer;
+  let token: string;
+  let emitted: EarshotEvent[];
+  const log = memoryLogger();
+
+  const appWith = (overrides: Partial<UploadDeps> = {}) =>
+    createApp({
+      ...stores,
+      verify: keys.verify,
+      emit: async (event) => void emitted.push(event),
+      maxUploadBytes: 10 * 1024 * 1024,
+      log,
+      ...overrides,
+    });
+
+  const form = (...files: [string, Blob, string][]) => {
+    const body = new FormData();
+    for (const [field, blob, name] of files) body.append(field, blob, name);
+    return body;
+  };
+  const post = (app: ReturnType<typeof createApp>, body: BodyInit, headers: Record<string, string> = {}) =>
+    app.request('/upload', { method: 'POST', body, headers: { authorization: `Bearer ${token}`, ...headers } });
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    keys = await testKeys(dir);
+    stores = await fileStores(dir);
+    video = await readFile(await makeVideo(join(dir, 'clip.mp4'), { seconds: 2 }));
+    token = await keys.tokenFor(alice);
+  });
+  beforeEach(() => {
+    emitted = [];
+  });
+
+  it('stores the video with its owner, records the job and emits video.uploaded, then answers 202', async () => {
+    const res = await post(appWith(), form(['file', new Blob([video]), 'holiday.mp4']));
+    expect(res.status).toBe(202);
+    const body = (await res.json()) as { videoId: string; statusUrl: string };
+    expect(body.statusUrl).toBe(`/jobs/${body.videoId}`);
+    expect(res.headers.get('location')).toBe(body.statusUrl);
+
+    const stored = await stores.media.stat('videos', body.videoId);
+    expect(stored).toMatchObject({ owner: alice.id, filename: 'holiday.mp4', contentType: 'video/mp4', length: video.length });
+    expect(await stores.jobs.get(body.videoId)).toMatchObject({ status: 'uploaded', owner: alice.id, filename: 'holiday.mp4' });
+    expect(emitted).toEqual([
+      expect.objectContaining({
+        type: 'dev.earshot.video.uploaded',
+        subject: body.videoId,
+        data: { videoId: body.videoId, owner: { id: alice.id, email: alice.email }, filename: 'holiday.mp4', contentType: 'video/mp4', sizeBytes: video.length },
+      }),
+    ]);
+  });
+
+  it('accepts the file under any field name, as the original system did', async () => {
+    const res = await post(appWith(), form(['video', new Blob([video]), 'a.mp4']));
+    expect(res.status).toBe(202);
+  });
+
+  it('gives an absolute status URL when it knows where the download function is', async () => {
+    const res = await post(appWith({ downloadUrl: new URL('https://download.example/base') }), form(['file', new Blob([video]), 'a.mp4']));
+    const { videoId, statusUrl } = (await res.json()) as { videoId: string; statusUrl: string };
+    expect(statusUrl).toBe(`https://download.example/base/jobs/${videoId}`);
+  });
+
+  describe('bad input keeps nothing', () => {
+    let before: string[];
+    beforeEach(async () => {
+      before = await storedFiles(dir);
+    });
+    const expectNothingNew = async () => {
+      expect(await storedFiles(dir)).toEqual(before);
+      expect(emitted).toEqual([]);
+    };
+
+    it.each(['malformed', 'expired', 'wrongKey', 'algNone', 'missing'])('%s token → 401', async (kind) => {
+      const tokens = await badTokens(keys, await tempDir());
+      const headers: Record<string, string> = kind === 'missing' ? {} : { authorization: `Bearer ${tokens[kind]}` };
+      const res = await appWith().request('/upload', { method: 'POST', body: form(['file', new Blob([video]), 'a.mp4']), headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      await expectNothingNew();
+    });
+
+    it('no file → 400', async () => {
+      const body = new FormData();
+      body.append('note', 'just text');
+      const res = await post(appWith(), body);
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/exactly one file/);
+      await expectNothingNew();
+    });
+
+    it('two files → 400', async () => {
+      const res = await post(appWith(), form(['a', new Blob([video]), 'a.mp4'], ['b', new Blob([video]), 'b.mp4']));
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/exactly one file/);
+      await expectNothingNew();
+    });
+
+    it('a text file → 415', async () => {
+      const res = await post(appWith(), form(['file', new Blob(['hello, this is not a video\n'.repeat(500)]), 'notes.mp4']));
+      expect(res.status).toBe(415);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      await expectNothingNew();
+    });
+
+    it('an empty file → 415', async () => {
+      const res = await post(appWith(), form(['file', new Blob([]), 'empty.mp4']));
+      expect(res.status).toBe(415);
+      await expectNothingNew();
+    });
+
+    it('a body that is not multipart → 415', async () => {
+      const res = await post(appWith(), video, { 'content-type': 'video/mp4' });
+      expect(res.status).toBe(415);
+      await expectNothingNew();
+    });
+
+    it('a malformed multipart body → 400', async () => {
+      const res = await post(appWith(), '--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.mp4"\r\n\r\nabc', {
+        'content-type': 'multipart/form-data; boundary=xyz',
+      });
+      expect(res.status).toBe(400);
+      await expectNothingNew();
+    });
+
+    it('over the limit while streaming → 413, no partial data left', async () => {
+      const res = await post(appWith({ maxUploadBytes: video.length - 1 }), form(['file', new Blob([video]), 'big.mp4']));
+      expect(res.status).toBe(413);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      await expectNothingNew();
+      expect(log.lines.some((l) => l.msg === 'rejected' && l.status === 413)).toBe(true);
+    });
+
+    it('over the limit by its declared length → 413 before reading', async () => {
+      const res = await post(appWith({ maxUploadBytes: 1000 }), form(['file', new Blob([video]), 'big.mp4']), {
+        'content-length': String(video.length + 1000 + 64 * 1024),
+      });
+      expect(res.status).toBe(413);
+      await expectNothingNew();
+    });
+
+    it('the broker unreachable → 503 with Retry-After, video and job removed', async () => {
+      const app = appWith({ emit: () => Promise.reject(new Error('connection refused')) });
+      const res = await post(app, form(['file', new Blob([video]), 'a.mp4']));
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('30');
+      expect(await storedFiles(dir)).toEqual(before);
+      const withdrawn = log.lines.find((l) => l.msg === 'event not delivered; upload withdrawn');
+      expect(withdrawn).toBeDefined();
+      const id = String(withdrawn!.eventId).split('.')[0]!;
+      expect(await stores.jobs.get(id)).toBeNull();
+    });
+  });
+});

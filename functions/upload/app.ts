@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { functionApp, type FunctionEnv } from '../../shared/app';
+import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
+import { EventTypes, makeEvent } from '../../shared/events';
+import type { JobStore } from '../../shared/jobs/store';
+import type { Logger } from '../../shared/log';
+import type { MediaInfo, MediaStore } from '../../shared/media/store';
+import { Problem } from '../../shared/problem';
+import type { Emit } from './emitter';
+import { receiveOneFile } from './multipart';
+import { sniffMedia } from './sniff';
+
+export interface UploadDeps {
+  media: MediaStore;
+  jobs: JobStore;
+  verify: VerifyToken;
+  emit: Emit;
+  maxUploadBytes: number;
+  /** Where clients reach the download function; status URLs are relative without it. */
+  downloadUrl?: URL;
+  log: Logger;
+}
+
+type Env = FunctionEnv & AuthEnv;
+
+export function createApp({ media, jobs, verify, emit, maxUploadBytes, downloadUrl, log }: UploadDeps) {
+  const app = functionApp<Env>(log);
+
+  app.post('/upload', bearerAuth(verify), async (c) => {
+    const user = c.get('user');
+    const videoId = randomUUID();
+
+    const video = await receiveOneFile(
+      c.req.raw,
+      { maxFileBytes: maxUploadBytes },
+      async (file): Promise<MediaInfo> => {
+        const { mediaType, stream } = await sniffMedia(file.stream);
+        if (!mediaType) {
+          stream.resume();
+          throw new Problem({
+            status: 415,
+            title: 'Unsupported Media Type',
+            detail: `"${file.filename}" is not a video or audio file earshot can read.`,
+          });
+        }
+        return media.put('videos', videoId, { owner: user.id, filename: file.filename, contentType: mediaType }, stream);
+      },
+      (stored) => media.delete('videos', stored.id),
+    );
+
+    await jobs.create({ id: videoId, owner: user.id, filename: video.filename });
+    const event = makeEvent(EventTypes.videoUploaded, '/earshot/upload', videoId, {
+      videoId,
+      owner: { id: user.id, email: user.email },
+      filename: video.filename,
+      contentType: video.contentType,
+      sizeBytes: video.length,
+    });
+    try {
+      await emit(event);
+    } catch (err) {
+      // The client gets no id, so nothing may stay behind. If the event did reach the broker
+      // after all, convert finds no job and drops it: no MP3, no email.
+      log.error('event not delivered; upload withdrawn', { eventId: event.id, err });
+      await jobs.delete(videoId);
+      await media.delete('videos', videoId);
+      throw new Problem({
+        status: 503,
+        title: 'Service Unavailable',
+        detail: 'The upload could not be queued for conversion; nothing was kept. Try again shortly.',
+        headers: { 'retry-after': '30' },
+      });
+    }
+    c.set('eventId', event.id);
+
+    const statusUrl = downloadUrl ? new URL(`jobs/${videoId}`, withSlash(downloadUrl)).href : `/jobs/${videoId}`;
+    c.header('location', statusUrl);
+    return c.json({ videoId, statusUrl }, 202);
+  });
+
+  return app;
+}
+
+const withSlash = (url: URL) => (url.href.endsWith('/') ? url : new URL(`${url.href}/`));

@@ -1,0 +1,20 @@
+import { tokenVerifier } from '../../shared/auth';
+import { envReader } from '../../shared/config';
+import { loadPublicKeys } from '../../shared/keys';
+import { runFunction } from '../../shared/serve';
+import { dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
+import { openStores } from '../../shared/stores';
+import { createApp } from './app';
+import { brokerEmitter } from './emitter';
+
+await runFunction('upload', async (env, log) => {
+  const read = envReader(env);
+  const sink = read.url('K_SINK', undefined, ['http:', 'https:']);
+  const maxUploadBytes = read.int('MAX_UPLOAD_BYTES', 1024 ** 3, { min: 1 });
+  const downloadUrl = read.optional('DOWNLOAD_URL') ? read.url('DOWNLOAD_URL') : undefined;
+  const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
+  const stores = await openStores(mediaUrl(read));
+
+  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, downloadUrl, log });
+  return { fetch: app.fetch, close: stores.close };
+});

@@ -1,0 +1,18 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll } from 'vitest';
+import { openStores, type Stores } from '../shared/stores';
+
+/** The embedded stores in a fresh folder, closed when the suite ends. */
+export async function fileStores(dir: string): Promise<Stores> {
+  const stores = await openStores(pathToFileURL(join(dir, 'store')));
+  afterAll(() => stores.close());
+  return stores;
+}
+
+/** Every file the media store holds, temp files included: what "nothing left stored" checks. */
+export async function storedFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(join(dir, 'store', 'media'), { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
