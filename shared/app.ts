@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import type { Logger } from './log';
 import { Problem, notFound } from './problem';
 
@@ -37,6 +38,10 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
   app.notFound((c) => notFound(`No route for ${c.req.method} ${c.req.path}.`).toResponse(c.req.path));
 
   app.onError((err, c) => {
+    if (err instanceof HTTPException && !(err instanceof Problem)) {
+      // Hono's own middleware (body limit) speaks HTTPException; answer it as a problem too.
+      err = new Problem({ status: err.status, title: titles[err.status] ?? 'Error', detail: err.message || undefined });
+    }
     if (err instanceof Problem) {
       if (err.status < 500) log.warn('rejected', { path: c.req.path, status: err.status, detail: err.detail });
       else log.error('failed', { path: c.req.path, status: err.status, detail: err.detail });
@@ -48,3 +53,5 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
 
   return app;
 }
+
+const titles: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 413: 'Content Too Large' };

@@ -13,7 +13,7 @@ describe('upload', () => {
   let dir: string;
   let keys: TestKeys;
   let stores: Stores;
-  let video: Buffer;
+  let video: Uint8Array<ArrayBuffer>;
   let token: string;
   let emitted: EarshotEvent[];
   const log = memoryLogger();
@@ -40,7 +40,7 @@ describe('upload', () => {
     dir = await tempDir();
     keys = await testKeys(dir);
     stores = await fileStores(dir);
-    video = await readFile(await makeVideo(join(dir, 'clip.mp4'), { seconds: 2 }));
+    video = new Uint8Array(await readFile(await makeVideo(join(dir, 'clip.mp4'), { seconds: 2 })));
     token = await keys.tokenFor(alice);
   });
   beforeEach(() => {

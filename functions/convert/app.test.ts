@@ -1,0 +1,156 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fromHttp } from '../../shared/events';
+import { memoryLogger } from '../../shared/log';
+import type { Stores } from '../../shared/stores';
+import { delivery, uploadedEvent } from '../../test/events';
+import { decodedSeconds, ffmpegPath, makeVideo } from '../../test/media';
+import { fileStores, saveMedia } from '../../test/stores';
+import { alice, tempDir } from '../../test/support';
+import { createApp } from './app';
+import type { ConvertDeps } from './convert';
+import { mp3Transcoder, type Transcode } from './transcode';
+
+describe('convert', () => {
+  let dir: string;
+  let stores: Stores;
+  let videos: { good: string; silent: string; corrupt: string };
+  let transcodes = 0;
+  const log = memoryLogger();
+
+  const appWith = (overrides: Partial<ConvertDeps> = {}) => {
+    const real = mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 });
+    const transcode: Transcode = (input, output) => (transcodes++, real(input, output));
+    return createApp({ ...stores, transcode, leaseMs: 60_000, log, ...overrides });
+  };
+
+  /** Stores a video and its job the way upload does, and returns the event upload would send. */
+  const uploaded = async (path: string, filename = 'clip.mp4') => {
+    const videoId = randomUUID();
+    await stores.media.put('videos', videoId, { owner: alice.id, filename, contentType: 'video/mp4' }, createReadStream(path));
+    await stores.jobs.create({ id: videoId, owner: alice.id, filename });
+    return uploadedEvent({ videoId, owner: { id: alice.id, email: alice.email }, filename, contentType: 'video/mp4', sizeBytes: 1 });
+  };
+
+  const reply = async (res: Response) => fromHttp(Object.fromEntries(res.headers), await res.text());
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    process.env.TMPDIR = join(dir, 'tmp');
+    await mkdir(process.env.TMPDIR);
+    stores = await fileStores(dir);
+    const good = await makeVideo(join(dir, 'good.mp4'), { seconds: 3 });
+    const silent = await makeVideo(join(dir, 'silent.mp4'), { seconds: 1, audio: false });
+    const corrupt = join(dir, 'corrupt.mp4');
+    const bytes = await readFile(good);
+    await writeFile(corrupt, bytes.subarray(0, Math.floor(bytes.length / 2))); // moov is at the end: cut off
+    videos = { good, silent, corrupt };
+  });
+
+  it('converts the video to an MP3 that lasts as long as its audio, stores it, and replies audio.converted', async () => {
+    const event = await uploaded(videos.good, 'My Holiday.mp4');
+    const res = await appWith().request('/', delivery(event));
+    expect(res.status).toBe(200);
+    const next = await reply(res);
+    expect(next.type).toBe('dev.earshot.audio.converted');
+    expect(next.subject).toBe(event.data.videoId);
+    expect(next.data).toMatchObject({ videoId: event.data.videoId, mp3Id: event.data.videoId, owner: event.data.owner, filename: 'My Holiday.mp3' });
+
+    const mp3 = await stores.media.stat('mp3s', event.data.videoId);
+    expect(mp3).toMatchObject({ owner: alice.id, filename: 'My Holiday.mp3', contentType: 'audio/mpeg', sourceVideoId: event.data.videoId });
+    expect(next.type === 'dev.earshot.audio.converted' && next.data.sizeBytes).toBe(mp3!.length);
+    expect(await stores.jobs.get(event.data.videoId)).toMatchObject({ status: 'converted', mp3: { id: event.data.videoId } });
+
+    const file = join(dir, 'out.mp3');
+    await saveMedia(stores.media, 'mp3s', event.data.videoId, file);
+    expect(Math.abs((await decodedSeconds(file)) - (await decodedSeconds(videos.good)))).toBeLessThanOrEqual(0.5);
+    expect(next.type === 'dev.earshot.audio.converted' && Math.abs(next.data.durationSeconds - 3)).toBeLessThanOrEqual(0.5);
+  });
+
+  it('answers a redelivery with the same reply and converts nothing again', async () => {
+    const event = await uploaded(videos.good);
+    const app = appWith();
+    const first = await app.request('/', delivery(event));
+    const before = transcodes;
+    const second = await app.request('/', delivery(event));
+    expect(transcodes).toBe(before);
+    expect(second.status).toBe(200);
+    const [a, b] = [await reply(first), await reply(second)];
+    expect(b).toEqual(a);
+  });
+
+  it('replies conversion.failed with a reason for a corrupt MP4', async () => {
+    const event = await uploaded(videos.corrupt);
+    const res = await appWith().request('/', delivery(event));
+    expect(res.status).toBe(200);
+    const next = await reply(res);
+    expect(next.type).toBe('dev.earshot.conversion.failed');
+    expect(next.type === 'dev.earshot.conversion.failed' && next.data.reason).toMatch(/could not be read as a video/);
+    expect(await stores.jobs.get(event.data.videoId)).toMatchObject({ status: 'failed' });
+    expect(await stores.media.stat('mp3s', event.data.videoId)).toBeNull();
+  });
+
+  it('replies conversion.failed for a video without audio', async () => {
+    const event = await uploaded(videos.silent);
+    const next = await reply(await appWith().request('/', delivery(event)));
+    expect(next.type === 'dev.earshot.conversion.failed' && next.data.reason).toBe('The video has no audio track.');
+  });
+
+  it('answers a redelivered failure with the same failure, without converting again', async () => {
+    const event = await uploaded(videos.corrupt);
+    const app = appWith();
+    const first = await reply(await app.request('/', delivery(event)));
+    const before = transcodes;
+    const second = await reply(await app.request('/', delivery(event)));
+    expect(transcodes).toBe(before);
+    expect(second).toEqual(first);
+  });
+
+  it('accepts and drops an event whose upload was withdrawn (204, so the broker does not retry)', async () => {
+    const event = uploadedEvent({ videoId: randomUUID(), owner: { id: alice.id, email: alice.email }, filename: 'x.mp4', contentType: 'video/mp4', sizeBytes: 1 });
+    const res = await appWith().request('/', delivery(event));
+    expect(res.status).toBe(204);
+  });
+
+  it('answers 409 (retry later) while another delivery holds the job', async () => {
+    const event = await uploaded(videos.good);
+    await stores.jobs.startConversion(event.data.videoId, 60_000);
+    const res = await appWith().request('/', delivery(event));
+    expect(res.status).toBe(409);
+  });
+
+  it('answers 5xx when the store fails, and leaves the job ready for the retry', async () => {
+    const event = await uploaded(videos.good);
+    const broken = { ...stores.media, stat: stores.media.stat.bind(stores.media), put: stores.media.put.bind(stores.media), delete: stores.media.delete.bind(stores.media), close: async () => {}, read: async () => { throw new Error('store unavailable'); } };
+    const res = await appWith({ media: broken }).request('/', delivery(event));
+    expect(res.status).toBe(500);
+    expect((await stores.jobs.get(event.data.videoId))!.status).toBe('uploaded');
+    const retry = await appWith().request('/', delivery(event));
+    expect((await reply(retry)).type).toBe('dev.earshot.audio.converted');
+  });
+
+  it.each([
+    ['a body that is not a CloudEvent', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }],
+    ['an event type convert does not handle', { method: 'POST', body: '{}', headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/x', 'ce-type': 'dev.earshot.audio.converted', 'content-type': 'application/json' } }],
+    ['an unknown event type', { method: 'POST', body: '{}', headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/x', 'ce-type': 'com.example.other', 'content-type': 'application/json' } }],
+    ['video.uploaded with invalid data', { method: 'POST', body: '{"videoId":"../../etc"}', headers: { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-source': '/x', 'ce-type': 'dev.earshot.video.uploaded', 'content-type': 'application/json' } }],
+  ])('answers %s with a problem+json 400, logged', async (_case, init) => {
+    const res = await appWith().request('/', init as RequestInit);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+    expect(log.lines.at(-1)).toMatchObject({ msg: 'request', status: 400 });
+  });
+
+  it('leaves no temp files behind, whatever the outcome', async () => {
+    expect(await readdir(process.env.TMPDIR!)).toEqual([]);
+  });
+
+  it('keeps a huge event body out (413)', async () => {
+    const res = await appWith().request('/', { method: 'POST', body: Readable.toWeb(Readable.from([Buffer.alloc(100 * 1024)])) as never, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+  });
+});

@@ -1,0 +1,107 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, parse } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { EventTypes, makeEvent, type EarshotEvent, type EventData } from '../../shared/events';
+import type { Job, JobStore, Mp3Result } from '../../shared/jobs/store';
+import type { Logger } from '../../shared/log';
+import { MediaExists, type MediaStore } from '../../shared/media/store';
+import { Unconvertible, type Transcode } from './transcode';
+
+export interface ConvertDeps {
+  media: MediaStore;
+  jobs: JobStore;
+  transcode: Transcode;
+  /** How long one delivery may hold a job before a redelivery may take it over. */
+  leaseMs: number;
+  log: Logger;
+}
+
+export type Outcome =
+  | { kind: 'reply'; event: EarshotEvent }
+  /** Another delivery is converting this video right now: retry later. */
+  | { kind: 'busy' }
+  /** No such upload (it was withdrawn): nothing to do, nobody to tell. */
+  | { kind: 'gone' };
+
+type Uploaded = EventData<typeof EventTypes.videoUploaded>;
+const source = '/earshot/convert';
+
+/** Idempotent by video id: a converted or failed video gets the same reply again, without work. */
+export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<Outcome> {
+  const { jobs, leaseMs } = deps;
+  const job = await jobs.get(data.videoId);
+  if (!job || job.owner !== data.owner.id) return { kind: 'gone' };
+  const settled = settledReply(job, data);
+  if (settled) return settled;
+
+  if (!(await jobs.startConversion(job.id, leaseMs))) {
+    const now = await jobs.get(job.id);
+    return (now && settledReply(now, data)) || (now ? { kind: 'busy' } : { kind: 'gone' });
+  }
+
+  try {
+    const mp3 = await convertAndStore(deps, data);
+    await jobs.finishConversion(job.id, mp3);
+    return reply(converted(data, mp3));
+  } catch (err) {
+    if (!(err instanceof Unconvertible)) {
+      await jobs.releaseConversion(job.id);
+      throw err;
+    }
+    await jobs.failConversion(job.id, err.reason);
+    return reply(failed(data, err.reason));
+  }
+}
+
+async function convertAndStore({ media, transcode, log }: ConvertDeps, data: Uploaded) {
+  const video = await media.stat('videos', data.videoId);
+  if (!video) throw new Unconvertible('The uploaded video is no longer stored.');
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-convert-'));
+  try {
+    // ffmpeg needs to seek: an MP4 with its index at the end cannot be read from a pipe.
+    const input = join(dir, 'input');
+    const output = join(dir, 'output.mp3');
+    await pipeline(await media.read('videos', video.id), createWriteStream(input));
+    const started = performance.now();
+    const { durationSeconds } = await transcode(input, output);
+    const sizeBytes = (await stat(output)).size;
+    log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, ms: Math.round(performance.now() - started) });
+
+    const filename = mp3Name(video.filename);
+    // The MP3 takes the video's id: "does an MP3 exist for this video" is one lookup.
+    const meta = { owner: video.owner, filename, contentType: 'audio/mpeg', sourceVideoId: video.id };
+    try {
+      await media.put('mp3s', video.id, meta, createReadStream(output));
+    } catch (err) {
+      if (!(err instanceof MediaExists)) throw err; // an earlier attempt stored it whole
+    }
+    return { id: video.id, durationSeconds, sizeBytes };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function settledReply(job: Job, data: Uploaded): Outcome | undefined {
+  if (job.status === 'converted' && job.mp3) return reply(converted(data, job.mp3));
+  if (job.status === 'failed') return reply(failed(data, job.failure ?? 'The video could not be converted.'));
+  return undefined;
+}
+
+const mp3Name = (videoName: string) => `${parse(videoName).name || 'audio'}.mp3`;
+
+const converted = (data: Uploaded, mp3: Mp3Result) =>
+  makeEvent(EventTypes.audioConverted, source, data.videoId, {
+    videoId: data.videoId,
+    mp3Id: mp3.id,
+    owner: data.owner,
+    filename: mp3Name(data.filename),
+    durationSeconds: mp3.durationSeconds,
+    sizeBytes: mp3.sizeBytes,
+  });
+
+const failed = (data: Uploaded, reason: string) =>
+  makeEvent(EventTypes.conversionFailed, source, data.videoId, { videoId: data.videoId, owner: data.owner, filename: data.filename, reason });
+
+const reply = (event: EarshotEvent): Outcome => ({ kind: 'reply', event });
