@@ -1,0 +1,38 @@
+import { bodyLimit } from 'hono/body-limit';
+import { functionApp } from '../../shared/app';
+import { EventTypes } from '../../shared/events';
+import { Problem } from '../../shared/problem';
+import { receiveEvent } from '../../shared/receive';
+import { MailUnavailable } from './mail/mailer';
+import { composeEmail } from './message';
+import { notifyOwner, type NotifyDeps } from './notify';
+
+export interface NotifyAppDeps extends NotifyDeps {
+  from: string;
+  /** Where users reach the download function; the email links there. */
+  downloadUrl: URL;
+}
+
+export function createApp(deps: NotifyAppDeps) {
+  const app = functionApp(deps.log);
+
+  /** The broker delivers `audio.converted` and `conversion.failed` here. */
+  app.post('/', bodyLimit({ maxSize: 64 * 1024 }), async (c) => {
+    const event = await receiveEvent(c, [EventTypes.audioConverted, EventTypes.conversionFailed]);
+    let outcome;
+    try {
+      outcome = await notifyOwner(deps, composeEmail(event, deps.from, deps.downloadUrl));
+    } catch (err) {
+      if (!(err instanceof MailUnavailable)) throw err;
+      deps.log.warn('mail unavailable; the broker will retry', { eventId: event.id, err });
+      throw new Problem({ status: 503, title: 'Service Unavailable', detail: 'The mail provider is unavailable; retry later.' });
+    }
+    deps.log.info('event', { eventId: event.id, type: event.type, outcome });
+    if (outcome === 'busy') {
+      throw new Problem({ status: 409, title: 'Conflict', detail: 'Another delivery is sending this email; retry later.' });
+    }
+    return c.body(null, 200);
+  });
+
+  return app;
+}

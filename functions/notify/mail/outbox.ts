@@ -1,0 +1,17 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../../shared/log';
+import type { Email, Mailer } from './mailer';
+
+/** Local development's mail: one JSON file per message in a folder, its path logged. */
+export function outboxMailer(dir: string, log: Logger): Mailer {
+  return {
+    async send(email) {
+      await mkdir(dir, { recursive: true });
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const path = join(dir, `${stamp}-${email.jobId}.json`);
+      await writeFile(path, `${JSON.stringify({ ...email, sentAt: new Date().toISOString() }, null, 2)}\n`, { flag: 'wx' });
+      log.info('mail written to outbox', { path, jobId: email.jobId });
+    },
+  };
+}
