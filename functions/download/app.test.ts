@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { memoryLogger } from '../../shared/log';
+import type { Stores } from '../../shared/stores';
+import { fileStores } from '../../test/stores';
+import { alice, badTokens, bob, tempDir, testKeys, type TestKeys } from '../../test/support';
+import { createApp } from './app';
+
+describe('download', () => {
+  let stores: Stores;
+  let keys: TestKeys;
+  let app: ReturnType<typeof createApp>;
+  let aliceToken: string;
+  let bobToken: string;
+  const id = randomUUID();
+  const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => i % 251));
+
+  const get = (path: string, token = aliceToken, headers: Record<string, string> = {}, method = 'GET') =>
+    app.request(path, { method, headers: { authorization: `Bearer ${token}`, ...headers } });
+
+  beforeAll(async () => {
+    const dir = await tempDir();
+    keys = await testKeys(dir);
+    stores = await fileStores(dir);
+    app = createApp({ ...stores, verify: keys.verify, log: memoryLogger() });
+    aliceToken = await keys.tokenFor(alice);
+    bobToken = await keys.tokenFor(bob);
+    await stores.jobs.create({ id, owner: alice.id, filename: 'Café talk.mp4' });
+    await stores.jobs.startConversion(id, 60_000);
+    await stores.media.put('mp3s', id, { owner: alice.id, filename: 'Café talk.mp3', contentType: 'audio/mpeg', sourceVideoId: id }, Readable.from([bytes]));
+    await stores.jobs.finishConversion(id, { id, durationSeconds: 12.5, sizeBytes: bytes.length });
+  });
+
+  it('streams the owner\'s MP3 as an attachment with its length and validators', async () => {
+    const res = await get(`/download/${id}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('audio/mpeg');
+    expect(res.headers.get('content-length')).toBe('5000');
+    expect(res.headers.get('accept-ranges')).toBe('bytes');
+    expect(res.headers.get('etag')).toMatch(/^"mp3-/);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="Café talk.mp3"');
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+  });
+
+  it('serves the original system\'s /download?fid= form', async () => {
+    const res = await get(`/download?fid=${id}`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+  });
+
+  it('answers HEAD with the headers and no body', async () => {
+    const res = await get(`/download/${id}`, aliceToken, {}, 'HEAD');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('5000');
+    expect(await res.text()).toBe('');
+  });
+
+  it.each([
+    ['bytes=0-99', 0, 99],
+    ['bytes=4900-', 4900, 4999],
+    ['bytes=-100', 4900, 4999],
+    ['bytes=4990-9999', 4990, 4999],
+  ])('answers Range %s with 206 and those bytes', async (range, start, end) => {
+    const res = await get(`/download/${id}`, aliceToken, { range });
+    expect(res.status).toBe(206);
+    expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/5000`);
+    expect(res.headers.get('content-length')).toBe(String(end - start + 1));
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes.subarray(start, end + 1));
+  });
+
+  it('answers a Range past the end with 416 and the real length', async () => {
+    const res = await get(`/download/${id}`, aliceToken, { range: 'bytes=5000-6000' });
+    expect(res.status).toBe(416);
+    expect(res.headers.get('content-range')).toBe('bytes */5000');
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it('ignores a malformed Range and an outdated If-Range, sending the whole file', async () => {
+    expect((await get(`/download/${id}`, aliceToken, { range: 'lines=1-2' })).status).toBe(200);
+    expect((await get(`/download/${id}`, aliceToken, { range: 'bytes=0-1', 'if-range': '"old"' })).status).toBe(200);
+  });
+
+  it('answers 304 when the client has this version', async () => {
+    const etag = (await get(`/download/${id}`)).headers.get('etag')!;
+    const res = await get(`/download/${id}`, aliceToken, { 'if-none-match': etag });
+    expect(res.status).toBe(304);
+  });
+
+  it.each([
+    ['another user\'s MP3', () => get(`/download/${id}`, bobToken)],
+    ['another user\'s MP3 by fid', () => get(`/download?fid=${id}`, bobToken)],
+    ['an unknown id', () => get(`/download/${randomUUID()}`)],
+    ['an id that is no id', () => get('/download/..%2F..%2Fetc%2Fpasswd')],
+    ['no fid', () => get('/download')],
+    ['another user\'s job', () => get(`/jobs/${id}`, bobToken)],
+    ['an unknown job', () => get(`/jobs/${randomUUID()}`)],
+  ])('answers %s with the same 404', async (_case, request) => {
+    const res = await request();
+    expect(res.status).toBe(404);
+    expect(res.headers.get('content-type')).toBe('application/problem+json');
+  });
+
+  it.each(['malformed', 'expired', 'wrongKey', 'algNone'])('answers a %s token with 401', async (kind) => {
+    const tokens = await badTokens(keys, await tempDir());
+    for (const path of [`/download/${id}`, `/download?fid=${id}`, `/jobs/${id}`]) {
+      const res = await get(path, tokens[kind]);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    }
+  });
+
+  it('answers a missing token with 401 and a Bearer challenge', async () => {
+    const res = await app.request(`/download/${id}`);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="earshot"');
+  });
+
+  it('reports the job\'s status and, once converted, where to download', async () => {
+    const res = await get(`/jobs/${id}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({
+      id,
+      status: 'converted',
+      filename: 'Café talk.mp4',
+      mp3: { id, durationSeconds: 12.5, sizeBytes: 5000 },
+      downloadUrl: `/download/${id}`,
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import { Readable } from 'node:stream';
+import contentDisposition from 'content-disposition';
+import type { Context } from 'hono';
+import parseRange from 'range-parser';
+import { functionApp, type FunctionEnv } from '../../shared/app';
+import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
+import type { Job, JobStore } from '../../shared/jobs/store';
+import type { Logger } from '../../shared/log';
+import { isMediaId, type MediaStore } from '../../shared/media/store';
+import { Problem, notFound } from '../../shared/problem';
+
+export interface DownloadDeps {
+  media: MediaStore;
+  jobs: JobStore;
+  verify: VerifyToken;
+  log: Logger;
+}
+
+type Env = FunctionEnv & AuthEnv;
+
+export function createApp({ media, jobs, verify, log }: DownloadDeps) {
+  const app = functionApp<Env>(log);
+  app.use('/download/*', bearerAuth(verify));
+  app.use('/download', bearerAuth(verify));
+  app.use('/jobs/*', bearerAuth(verify));
+
+  const serveMp3 = async (c: Context<Env>, id: string | undefined) => {
+    const mp3 = id && isMediaId(id) ? await media.stat('mp3s', id) : null;
+    // Someone else's MP3 is answered exactly like a missing one: ids leak nothing.
+    if (!mp3 || mp3.owner !== c.get('user').id) throw notFound('No such MP3.');
+
+    const etag = `"mp3-${mp3.id}-${mp3.length}"`;
+    const headers: Record<string, string> = {
+      'content-type': 'audio/mpeg',
+      'content-disposition': contentDisposition(mp3.filename),
+      'accept-ranges': 'bytes',
+      etag,
+      'last-modified': mp3.createdAt.toUTCString(),
+      'cache-control': 'private, max-age=86400',
+    };
+    if (matches(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
+
+    const rangeHeader = c.req.header('range');
+    const ifRange = c.req.header('if-range');
+    let range: { start: number; end: number } | undefined;
+    if (rangeHeader && (!ifRange || ifRange === etag)) {
+      const ranges = parseRange(mp3.length, rangeHeader, { combine: true });
+      if (ranges === -1) {
+        throw new Problem({
+          status: 416,
+          title: 'Range Not Satisfiable',
+          detail: `The MP3 has ${mp3.length} bytes.`,
+          headers: { 'content-range': `bytes */${mp3.length}` },
+        });
+      }
+      // A malformed header (-2) or several ranges: the whole file is a valid answer.
+      if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) range = ranges[0];
+    }
+
+    const length = range ? range.end - range.start + 1 : mp3.length;
+    headers['content-length'] = String(length);
+    if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${mp3.length}`;
+    const status = range ? 206 : 200;
+    if (c.req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
+
+    const body = Readable.toWeb(await media.read('mp3s', mp3.id, range)) as ReadableStream;
+    return new Response(body, { status, headers });
+  };
+
+  app.get('/download/:id', (c) => serveMp3(c, c.req.param('id')));
+  /** The original system's form. */
+  app.get('/download', (c) => serveMp3(c, c.req.query('fid')));
+
+  app.get('/jobs/:id', async (c) => {
+    const id = c.req.param('id');
+    const job = isMediaId(id) ? await jobs.get(id) : null;
+    if (!job || job.owner !== c.get('user').id) throw notFound('No such job.');
+    c.header('cache-control', 'no-store');
+    return c.json(jobView(job));
+  });
+
+  return app;
+}
+
+function jobView(job: Job) {
+  return {
+    id: job.id,
+    status: job.status,
+    filename: job.filename,
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
+    ...(job.mp3 && {
+      mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes },
+      downloadUrl: `/download/${job.mp3.id}`,
+    }),
+    ...(job.failure && { error: job.failure }),
+  };
+}
+
+function matches(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
