@@ -8,5 +8,7 @@ export default defineConfig({
     // Two cores: ffmpeg-heavy suites must not all run at once.
     maxWorkers: 2,
     env: { LOG_LEVEL: 'silent' },
+    // .ci/run reads the totals from here.
+    reporters: ['default', ['json', { outputFile: 'node_modules/.vitest/results.json' }]],
   },
 });

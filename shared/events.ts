@@ -1,5 +1,5 @@
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** Every event earshot emits; the Trigger filters in `eventing/` name exactly these. */
 export const EventTypes = {
@@ -9,8 +9,9 @@ export const EventTypes = {
 } as const;
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
 
-const owner = z.object({ id: z.string().min(1), email: z.string().min(3) });
-const id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+const owner = z.object({ id: z.string().check(z.minLength(1)), email: z.string().check(z.minLength(3)) });
+const id = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
+const count = z.int().check(z.gte(0));
 
 export const eventSchemas = {
   [EventTypes.videoUploaded]: z.object({
@@ -18,15 +19,15 @@ export const eventSchemas = {
     owner,
     filename: z.string(),
     contentType: z.string(),
-    sizeBytes: z.number().int().nonnegative(),
+    sizeBytes: count,
   }),
   [EventTypes.audioConverted]: z.object({
     videoId: id,
     mp3Id: id,
     owner,
     filename: z.string(),
-    durationSeconds: z.number().nonnegative(),
-    sizeBytes: z.number().int().nonnegative(),
+    durationSeconds: z.number().check(z.gte(0)),
+    sizeBytes: count,
   }),
   [EventTypes.conversionFailed]: z.object({
     videoId: id,
@@ -34,7 +35,7 @@ export const eventSchemas = {
     filename: z.string(),
     reason: z.string(),
   }),
-} satisfies Record<EventType, z.ZodType>;
+} satisfies Record<EventType, z.ZodMiniType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof eventSchemas)[T]>;
 
@@ -79,7 +80,10 @@ export function fromHttp(headers: Record<string, string>, body: string): AnyEars
   if (!schema) throw new InvalidEvent(`unknown event type "${event.type}"`);
   const data = typeof event.data === 'string' ? safeJson(event.data) : event.data;
   const result = schema.safeParse(data);
-  if (!result.success) throw new InvalidEvent(`${event.type} data is invalid: ${z.prettifyError(result.error)}`);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'data'} (${issue.code})`);
+    throw new InvalidEvent(`${event.type} data is invalid: ${problems.join(', ')}`);
+  }
   return {
     id: event.id,
     type: event.type,
