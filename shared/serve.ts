@@ -39,6 +39,9 @@ export async function runFunction(name: string, start: (env: Env, log: Logger) =
       log.warn('drain timed out; exiting with requests in flight', { afterMs: drainMs });
       process.exit(1);
     }, drainMs).unref();
+    // Connections of finished requests go idle during the drain; close them as they do.
+    const http = server as import('node:http').Server;
+    setInterval(() => http.closeIdleConnections(), 100).unref();
     server.close(async () => {
       await running.close?.();
       log.info('stopped');

@@ -1,0 +1,146 @@
+/** Every function bundle builds, holds only what it imports, starts with only its env, and drains on SIGTERM. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { Metafile } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tokenIssuer } from '../functions/login/tokens';
+import { loadSigningKey } from '../shared/keys';
+import { buildBundles, functionNames } from '../tools/build';
+import { makeVideo } from './media';
+import { audience, tempDir } from './support';
+
+interface Started {
+  child: ChildProcess;
+  port: number;
+  lines: Record<string, unknown>[];
+}
+
+/** Starts `node dist/<name>.js` with exactly `env` (plus PATH) and waits for its "listening" line. */
+async function start(name: string, env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, [`dist/${name}.js`], { env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...env } });
+  const lines: Record<string, unknown>[] = [];
+  const reader = createInterface({ input: child.stdout! });
+  return new Promise((resolve, reject) => {
+    reader.on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (entry.msg === 'listening') resolve({ child, port: entry.port as number, lines });
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${JSON.stringify(lines)}`)));
+  });
+}
+
+const exitCode = async (child: ChildProcess): Promise<number | null> => child.exitCode ?? ((await once(child, 'exit')) as [number | null])[0];
+
+describe('function bundles', () => {
+  let meta: Metafile;
+  let names: string[];
+  let dataDir: string;
+  const env: Record<string, Record<string, string>> = {
+    upload: { K_SINK: 'http://127.0.0.1:9/' },
+    notify: { DOWNLOAD_URL: 'http://127.0.0.1:8085' },
+  };
+
+  beforeAll(async () => {
+    names = await functionNames();
+    meta = await buildBundles('dist');
+    dataDir = await tempDir();
+  });
+
+  it('has one bundle per function', () => {
+    expect(names).toEqual(['convert', 'download', 'login', 'notify', 'upload']);
+    for (const name of names) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
+  });
+
+  it('puts heavy dependencies only into the functions that use them', () => {
+    const packages = (name: string) =>
+      new Set(Object.keys(meta.outputs[`dist/${name}.js`]!.inputs).map((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1]).filter(Boolean));
+    const owners: Record<string, string[]> = {
+      'fluent-ffmpeg': ['convert'],
+      busboy: ['upload'],
+      'file-type': ['upload'],
+      '@sendgrid/mail': ['notify'],
+      'range-parser': ['download'],
+      jose: ['download', 'login', 'upload'],
+    };
+    for (const [pkg, users] of Object.entries(owners)) {
+      expect(names.filter((name) => packages(name).has(pkg)), pkg).toEqual(users);
+    }
+  });
+
+  it.each(['convert', 'download', 'login', 'notify', 'upload'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
+    const { child, port } = await start(name, { DATA_DIR: dataDir, ...env[name] });
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ status: 'ok' });
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exitCode(child)).toBe(0);
+    }
+  });
+
+  it.each([
+    ['upload', 'K_SINK', {}],
+    ['notify', 'DOWNLOAD_URL', {}],
+    ['convert', 'FFMPEG_PATH', { FFMPEG_PATH: '/nonexistent/ffmpeg' }],
+    ['download', 'MEDIA_URL', { MEDIA_URL: 'ftp://example/media' }],
+    ['login', 'JWT_TTL_SECONDS', { JWT_TTL_SECONDS: 'forever' }],
+  ])('%s refuses to start without a valid %s, naming it', async (name, variable, extra) => {
+    const child = spawn(process.execPath, [`dist/${name}.js`], { env: { PATH: process.env.PATH!, PORT: '0', DATA_DIR: dataDir, ...extra } });
+    let out = '';
+    child.stdout!.on('data', (chunk) => (out += chunk));
+    expect(await exitCode(child)).toBe(78);
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable });
+  });
+
+  describe('on SIGTERM', () => {
+    let sink: ReturnType<typeof createServer>;
+    let sinkUrl: string;
+    beforeAll(async () => {
+      sink = createServer((req, res) => req.resume().on('end', () => res.writeHead(202).end()));
+      await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+      sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
+    });
+    afterAll(() => new Promise((resolve) => sink.close(resolve)));
+
+    it('finishes the upload in flight before exiting', async () => {
+      const { child, port } = await start('upload', { DATA_DIR: dataDir, K_SINK: sinkUrl });
+      const key = await loadSigningKey(undefined, dataDir);
+      const { token } = await tokenIssuer(key, audience, 600)({ id: 'u1', email: 'u1@example.com', role: 'user' });
+      const video = await readFile(await makeVideo(`${dataDir}/drain.mp4`, { seconds: 1 }));
+
+      const boundary = 'drain-boundary';
+      const head = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="drain.mp4"\r\nContent-Type: video/mp4\r\n\r\n`;
+      let push!: (chunk: Uint8Array | null) => void;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          push = (chunk) => (chunk ? controller.enqueue(chunk) : controller.close());
+        },
+      });
+      const response = fetch(`http://127.0.0.1:${port}/upload`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      push(Buffer.from(head));
+      push(video.subarray(0, 1000));
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the request is in the handler
+      child.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // draining, not yet exited
+      expect(child.exitCode).toBeNull();
+      push(video.subarray(1000));
+      push(Buffer.from(`\r\n--${boundary}--\r\n`));
+      push(null);
+
+      const res = await response;
+      expect(res.status).toBe(202);
+      expect(await exitCode(child)).toBe(0);
+    });
+  });
+});
