@@ -1,0 +1,152 @@
+/** The OpenAPI document and the running apps agree: every documented route and status is produced, and matches. */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Ajv2020 from 'ajv/dist/2020';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { createApp as convertApp } from '../functions/convert/app';
+import { mp3Transcoder } from '../functions/convert/transcode';
+import { createApp as downloadApp } from '../functions/download/app';
+import { hashPassword } from '../functions/login/password';
+import { createApp as loginApp } from '../functions/login/app';
+import { tokenIssuer } from '../functions/login/tokens';
+import { SqliteUserStore } from '../functions/login/users/sqlite';
+import { outboxMailer } from '../functions/notify/mail/outbox';
+import { createApp as notifyApp } from '../functions/notify/app';
+import { createApp as uploadApp, type UploadDeps } from '../functions/upload/app';
+import { toHttp, type EarshotEvent } from '../shared/events';
+import { memoryLogger } from '../shared/log';
+import { openSqlite } from '../shared/sqlite';
+import { ffmpegPath, makeVideo } from './media';
+import { fileStores } from './stores';
+import { alice, audience, bob, tempDir, testKeys } from './support';
+
+type Doc = {
+  paths: Record<string, Record<string, unknown> & { 'x-earshot-function': string }>;
+  components: { responses: Record<string, DocResponse> };
+};
+type DocResponse = { $ref?: string; headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema: object }> };
+
+const doc = parse(await readFile(new URL('../functions/openapi.yaml', import.meta.url), 'utf8')) as Doc;
+const methods = ['get', 'post', 'put', 'delete', 'patch', 'head'];
+
+/** Every (method, path, status) the document promises. */
+const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+  Object.entries(item)
+    .filter(([method]) => methods.includes(method))
+    .flatMap(([method, op]) => Object.keys((op as { responses: object }).responses).map((status) => `${method.toUpperCase()} ${path} ${status}`)),
+);
+
+describe('OpenAPI document', () => {
+  const log = memoryLogger();
+  const scenarios: Record<string, () => Promise<Response>> = {};
+  let apps: Record<string, { request: (path: string, init?: RequestInit) => Response | Promise<Response> }>;
+
+  beforeAll(async () => {
+    const dir = await tempDir();
+    const keys = await testKeys(dir);
+    const stores = await fileStores(dir);
+    const users = new SqliteUserStore(await openSqlite(join(dir, 'users.db')));
+    await users.create({ email: alice.email, passwordHash: await hashPassword('alice password'), role: 'user' });
+    const token = await keys.tokenFor(alice);
+    const bobToken = await keys.tokenFor(bob);
+    const emitted: EarshotEvent[] = [];
+    const uploadDeps: UploadDeps = { ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 200_000, log };
+    apps = {
+      login: loginApp({ users, issueToken: tokenIssuer(keys.key, audience, 600), publicKeys: keys.publicKeys, log }),
+      upload: uploadApp(uploadDeps),
+      convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log }),
+      notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(join(dir, 'outbox'), log), log, claimStaleMs: 60_000, from: 'x@earshot.test', downloadUrl: new URL('http://localhost') }),
+      download: downloadApp({ ...stores, verify: keys.verify, log }),
+    };
+
+    const video = new Uint8Array(await readFile(await makeVideo(join(dir, 'v.mp4'), { seconds: 2 })));
+    const bearer = (t = token) => ({ authorization: `Bearer ${t}` });
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`${alice.email}:${password}`).toString('base64')}` });
+    const form = (...parts: Blob[]) => {
+      const body = new FormData();
+      parts.forEach((part, i) => body.append(`f${i}`, part, `v${i}.mp4`));
+      return body;
+    };
+    const upload = (body: BodyInit, app = apps.upload) => app.request('/upload', { method: 'POST', body, headers: bearer() });
+
+    // One converted video to download.
+    const accepted = (await (await upload(form(new Blob([video])))).json()) as { videoId: string };
+    const id = accepted.videoId;
+    const { headers, body } = toHttp(emitted.find((e) => e.subject === id)!);
+    expect((await apps.convert.request('/', { method: 'POST', headers, body })).status).toBe(200);
+    const etag = (await apps.download.request(`/download/${id}`, { headers: bearer() })).headers.get('etag')!;
+
+    Object.assign(scenarios, {
+      'POST /login 200': () => apps.login.request('/login', { method: 'POST', headers: basic('alice password') }),
+      'POST /login 401': () => apps.login.request('/login', { method: 'POST', headers: basic('wrong') }),
+      'GET /.well-known/jwks.json 200': () => apps.login.request('/.well-known/jwks.json'),
+      'POST /upload 202': () => upload(form(new Blob([video]))),
+      'POST /upload 400': () => upload(form(new Blob([video]), new Blob([video]))),
+      'POST /upload 401': () => apps.upload.request('/upload', { method: 'POST', body: form(new Blob([video])) }),
+      'POST /upload 413': () => upload(form(new Blob([video, new Uint8Array(300_000)]))),
+      'POST /upload 415': () => upload(form(new Blob(['plain text, not a video'.repeat(100)]))),
+      'POST /upload 503': () => upload(form(new Blob([video])), uploadApp({ ...uploadDeps, emit: () => Promise.reject(new Error('down')) })),
+      'GET /download/{id} 200': () => apps.download.request(`/download/${id}`, { headers: bearer() }),
+      'GET /download/{id} 206': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), range: 'bytes=0-99' } }),
+      'GET /download/{id} 304': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), 'if-none-match': etag } }),
+      'GET /download/{id} 401': () => apps.download.request(`/download/${id}`, { headers: bearer('bad') }),
+      'GET /download/{id} 404': () => apps.download.request(`/download/${id}`, { headers: bearer(bobToken) }),
+      'GET /download/{id} 416': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), range: 'bytes=99999999-' } }),
+      'GET /download 200': () => apps.download.request(`/download?fid=${id}`, { headers: bearer() }),
+      'GET /download 401': () => apps.download.request(`/download?fid=${id}`),
+      'GET /download 404': () => apps.download.request(`/download?fid=nope`, { headers: bearer() }),
+      'GET /jobs/{id} 200': () => apps.download.request(`/jobs/${id}`, { headers: bearer() }),
+      'GET /jobs/{id} 401': () => apps.download.request(`/jobs/${id}`),
+      'GET /jobs/{id} 404': () => apps.download.request(`/jobs/${id}`, { headers: bearer(bobToken) }),
+      'GET /healthz 200': () => apps.notify.request('/healthz'),
+    });
+  });
+
+  it('is OpenAPI 3.1 and every path names the function that serves it', () => {
+    expect((doc as unknown as { openapi: string }).openapi).toMatch(/^3\.1\./);
+    for (const item of Object.values(doc.paths)) expect([...Object.keys(apps), 'all']).toContain(item['x-earshot-function']);
+  });
+
+  it('documents exactly the responses the apps are checked for', () => {
+    expect(documented.sort()).toEqual(Object.keys(scenarios).sort());
+  });
+
+  const ajv = new Ajv2020({ strict: false, validateFormats: false });
+  ajv.addSchema(doc, 'openapi');
+  const resolve = (response: DocResponse): DocResponse => {
+    if (!response.$ref) return response;
+    return { ...doc.components.responses[response.$ref.split('/').pop()!]!, ...response, $ref: undefined };
+  };
+
+  it.each(documented)('%s: the app answers as documented', async (key) => {
+    const [method, path, status] = key.split(' ') as [string, string, string];
+    const res = await scenarios[key]!();
+    expect(res.status).toBe(Number(status));
+
+    const pathItem = doc.paths[path]!;
+    const op = pathItem[method.toLowerCase()] as { responses: Record<string, DocResponse> };
+    const promised = resolve(op.responses[status]!);
+    for (const [name, header] of Object.entries(promised.headers ?? {})) {
+      if (header.required || name !== 'Cache-Control') expect(res.headers.get(name), name).not.toBeNull();
+    }
+    const body = await res.text();
+    if (!promised.content) {
+      expect(body).toBe('');
+      return;
+    }
+    const type = res.headers.get('content-type')!.split(';')[0]!;
+    expect(Object.keys(promised.content)).toContain(type);
+    if (type.endsWith('json')) {
+      const opPointer = `openapi#/paths/${path.replaceAll('~', '~0').replaceAll('/', '~1')}/${method.toLowerCase()}/responses/${status}`;
+      const schema = promised.content[type]!.schema;
+      const validate = ajv.compile({ $ref: (schema as { $ref?: string }).$ref ? `openapi${(schema as { $ref: string }).$ref}` : `${opPointer}/content/${type.replace('/', '~1')}/schema` });
+      expect(validate(JSON.parse(body)), JSON.stringify(validate.errors)).toBe(true);
+    }
+  });
+
+  it.each(['login', 'upload', 'convert', 'notify', 'download'])('/healthz answers on %s', async (name) => {
+    const res = await apps[name]!.request('/healthz');
+    expect(res.status).toBe(200);
+  });
+});
