@@ -40,7 +40,8 @@ const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
 describe('OpenAPI document', () => {
   const log = memoryLogger();
   const scenarios: Record<string, () => Promise<Response>> = {};
-  let apps: Record<string, { request: (path: string, init?: RequestInit) => Response | Promise<Response> }>;
+  type Requester = { request: (path: string, init?: RequestInit) => Response | Promise<Response> };
+  let apps: Record<'login' | 'upload' | 'convert' | 'notify' | 'download', Requester>;
 
   beforeAll(async () => {
     const dir = await tempDir();
@@ -145,8 +146,8 @@ describe('OpenAPI document', () => {
     }
   });
 
-  it.each(['login', 'upload', 'convert', 'notify', 'download'])('/healthz answers on %s', async (name) => {
-    const res = await apps[name]!.request('/healthz');
+  it.each(['login', 'upload', 'convert', 'notify', 'download'] as const)('/healthz answers on %s', async (name) => {
+    const res = await apps[name].request('/healthz');
     expect(res.status).toBe(200);
   });
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile, access } from 'node:fs/promises';
+import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,10 +19,9 @@ export class FileMediaStore implements MediaStore {
     await mkdir(tempDir, { recursive: true });
     await mkdir(join(this.root, bucket), { recursive: true });
     const temp = join(tempDir, `${id}.${randomUUID()}`);
-    let length = 0;
-    body.on('data', (chunk: Buffer) => (length += chunk.length));
     try {
       await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
+      const { size: length } = await stat(temp);
       const info: MediaInfo = { ...meta, id, bucket, length, createdAt: new Date() };
       try {
         await writeFile(`${dataPath}.json`, JSON.stringify(info), { flag: 'wx' });

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobStore } from './store';
+
+/** One suite every jobs adapter must pass. */
+export function jobStoreContract(name: string, open: () => Promise<JobStore>): void {
+  describe(`jobs: ${name}`, () => {
+    let jobs: JobStore;
+    beforeAll(async () => {
+      jobs = await open();
+    });
+    afterAll(() => jobs?.close());
+
+    const newJob = async () => (await jobs.create({ id: randomUUID(), owner: 'owner-1', filename: 'clip.mp4' })).id;
+    const mp3 = (id: string) => ({ id, durationSeconds: 61.25, sizeBytes: 123_456 });
+
+    it('creates an uploaded job and reads it back', async () => {
+      const id = await newJob();
+      const job = await jobs.get(id);
+      expect(job).toMatchObject({ id, owner: 'owner-1', filename: 'clip.mp4', status: 'uploaded' });
+      expect(job!.createdAt).toBeInstanceOf(Date);
+      expect(job).not.toHaveProperty('mp3');
+    });
+
+    it('answers null for an unknown job', async () => {
+      expect(await jobs.get(randomUUID())).toBeNull();
+    });
+
+    it('lets exactly one of several concurrent deliveries start the conversion', async () => {
+      const id = await newJob();
+      const started = await Promise.all(Array.from({ length: 8 }, () => jobs.startConversion(id, 60_000)));
+      expect(started.filter(Boolean)).toHaveLength(1);
+      expect((await jobs.get(id))!.status).toBe('converting');
+    });
+
+    it('lets a delivery take over a conversion whose lease ran out', async () => {
+      const id = await newJob();
+      expect(await jobs.startConversion(id, -1)).toBe(true);
+      expect(await jobs.startConversion(id, 60_000)).toBe(true);
+      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+    });
+
+    it('records the MP3 of a finished conversion', async () => {
+      const id = await newJob();
+      await jobs.startConversion(id, 60_000);
+      await jobs.finishConversion(id, mp3(id));
+      expect(await jobs.get(id)).toMatchObject({ status: 'converted', mp3: mp3(id) });
+      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+    });
+
+    it('records why a conversion failed', async () => {
+      const id = await newJob();
+      await jobs.startConversion(id, 60_000);
+      await jobs.failConversion(id, 'The video has no audio track.');
+      expect(await jobs.get(id)).toMatchObject({ status: 'failed', failure: 'The video has no audio track.' });
+      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+    });
+
+    it('changes nothing when finishing a job that is not converting', async () => {
+      const id = await newJob();
+      await jobs.finishConversion(id, mp3(id));
+      await jobs.failConversion(id, 'x');
+      expect((await jobs.get(id))!.status).toBe('uploaded');
+    });
+
+    it('releases a conversion after a transient error so the retry can start at once', async () => {
+      const id = await newJob();
+      await jobs.startConversion(id, 60_000);
+      await jobs.releaseConversion(id);
+      expect((await jobs.get(id))!.status).toBe('uploaded');
+      expect(await jobs.startConversion(id, 60_000)).toBe(true);
+    });
+
+    it('gives the right to send the email once', async () => {
+      const id = await newJob();
+      expect(await jobs.claimNotification(id, 60_000)).toBe('claimed');
+      expect(await jobs.claimNotification(id, 60_000)).toBe('busy');
+      await jobs.finishNotification(id);
+      expect(await jobs.claimNotification(id, 60_000)).toBe('sent');
+      expect(await jobs.claimNotification(id, -1)).toBe('sent');
+    });
+
+    it('gives exactly one of several concurrent claims', async () => {
+      const id = await newJob();
+      const claims = await Promise.all(Array.from({ length: 8 }, () => jobs.claimNotification(id, 60_000)));
+      expect(claims.filter((c) => c === 'claimed')).toHaveLength(1);
+    });
+
+    it('lets a released or stale claim be taken again', async () => {
+      const id = await newJob();
+      await jobs.claimNotification(id, 60_000);
+      await jobs.releaseNotification(id);
+      expect(await jobs.claimNotification(id, 60_000)).toBe('claimed');
+      expect(await jobs.claimNotification(id, -1)).toBe('claimed');
+    });
+
+    it('answers missing for the claim of an unknown job', async () => {
+      expect(await jobs.claimNotification(randomUUID(), 60_000)).toBe('missing');
+    });
+
+    it('deletes a job', async () => {
+      const id = await newJob();
+      await jobs.delete(id);
+      expect(await jobs.get(id)).toBeNull();
+    });
+  });
+}

@@ -1,0 +1,7 @@
+import { join } from 'node:path';
+import { tempDir } from '../../test/support';
+import { openSqlite } from '../sqlite';
+import { jobStoreContract } from './contract';
+import { SqliteJobStore } from './sqlite';
+
+jobStoreContract('SQLite', async () => new SqliteJobStore(await openSqlite(join(await tempDir(), 'jobs.db'))));
