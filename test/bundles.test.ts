@@ -42,6 +42,7 @@ describe('function bundles', () => {
   let dataDir: string;
   const env: Record<string, Record<string, string>> = {
     upload: { K_SINK: 'http://127.0.0.1:9/' },
+    deadletter: { K_SINK: 'http://127.0.0.1:9/' },
     notify: { DOWNLOAD_URL: 'http://127.0.0.1:8085' },
   };
 
@@ -52,7 +53,7 @@ describe('function bundles', () => {
   });
 
   it('has one bundle per function', () => {
-    expect(names).toEqual(['convert', 'download', 'login', 'notify', 'upload']);
+    expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'upload']);
     for (const name of names) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
   });
 
@@ -65,14 +66,14 @@ describe('function bundles', () => {
       'file-type': ['upload'],
       '@sendgrid/mail': ['notify'],
       'range-parser': ['download'],
-      jose: ['download', 'login', 'upload'],
+      jose: ['deadletter', 'download', 'login', 'upload'],
     };
     for (const [pkg, users] of Object.entries(owners)) {
       expect(names.filter((name) => packages(name).has(pkg)), pkg).toEqual(users);
     }
   });
 
-  it.each(['convert', 'download', 'login', 'notify', 'upload'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
     const { child, port } = await start(name, { DATA_DIR: dataDir, ...env[name] });
     try {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -86,6 +87,7 @@ describe('function bundles', () => {
 
   it.each([
     ['upload', 'K_SINK', {}],
+    ['deadletter', 'K_SINK', {}],
     ['notify', 'DOWNLOAD_URL', {}],
     ['convert', 'FFMPEG_PATH', { FFMPEG_PATH: '/nonexistent/ffmpeg' }],
     ['download', 'MEDIA_URL', { MEDIA_URL: 'ftp://example/media' }],

@@ -6,7 +6,7 @@ import type { JobStore } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import type { MediaInfo, MediaStore } from '../../shared/media/store';
 import { Problem } from '../../shared/problem';
-import type { Emit } from './emitter';
+import type { Emit } from '../../shared/broker';
 import { receiveOneFile } from './multipart';
 import { sniffMedia } from './sniff';
 

@@ -5,7 +5,7 @@ import { runFunction } from '../../shared/serve';
 import { dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
-import { brokerEmitter } from './emitter';
+import { brokerEmitter } from '../../shared/broker';
 
 await runFunction('upload', async (env, log) => {
   const read = envReader(env);
