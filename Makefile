@@ -3,13 +3,27 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install build test typecheck user-add
+.PHONY: help install build test typecheck user-add validate keys images deploy undeploy
+
+# Kubernetes schemas for offline validation: ../shared/k8s-schemas beside the checkout, or the
+# public CRDs catalog (SCHEMAS=https://raw.githubusercontent.com/datreeio/CRDs-catalog/main).
+SCHEMAS ?= ../shared/k8s-schemas
+KUBECONFORM_VERSION := v0.7.0
+KUBECONFORM ?= $(or $(shell command -v kubeconform),.tools/kubeconform)
+FUNCTIONS := $(patsubst functions/%/main.ts,%,$(wildcard functions/*/main.ts))
+TAG ?= latest
+NAMESPACE ?= earshot
 
 help:
 	@echo "make test                          typecheck and run every test"
 	@echo "make build                         bundle each function into dist/<name>.js"
 	@echo "make user-add EMAIL=a@b.c [ROLE=admin]   add a user; the password is read from stdin"
 	@echo "make install                       npm ci (the other targets run it when needed)"
+	@echo "make validate                      check knative/ and eventing/ against the CRD schemas (kubeconform)"
+	@echo "make keys                          print a new JWT key pair for production"
+	@echo "make images REGISTRY=…             build and push one image per function (docker or podman)"
+	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
+	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
 
 # npm ci when node_modules is missing or older than the lockfile.
 $(NODE_MODULES): package-lock.json package.json
@@ -24,9 +38,36 @@ build: $(NODE_MODULES)
 typecheck: $(NODE_MODULES)
 	npx tsc -p .
 
-test: typecheck
+test: typecheck validate
 	npx vitest run
 
 user-add: $(NODE_MODULES)
 	@test -n "$(EMAIL)" || { echo "usage: make user-add EMAIL=a@b.c [ROLE=admin] < password-file" >&2; exit 2; }
 	@npx tsx functions/login/user-add.ts "$(EMAIL)" "$(or $(ROLE),user)"
+
+.tools/kubeconform:
+	GOBIN=$(CURDIR)/.tools go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+
+validate: $(filter .tools/kubeconform,$(KUBECONFORM))
+	$(KUBECONFORM) -strict -summary -skip ConfigMap,Secret \
+	  -schema-location '$(SCHEMAS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json' knative/ eventing/
+
+keys: $(NODE_MODULES)
+	@npx tsx tools/keys.ts
+
+images:
+	@test -n "$(REGISTRY)" || { echo "usage: make images REGISTRY=registry.example.com/earshot [TAG=latest]" >&2; exit 2; }
+	@builder=$${BUILDER:-$$(command -v docker || command -v podman)}; \
+	test -n "$$builder" || { echo "make images needs docker or podman, and neither is installed" >&2; exit 1; }; \
+	for fn in $(FUNCTIONS); do \
+	  target=function; [ $$fn = convert ] && target=convert; \
+	  echo "$$builder build $$fn"; \
+	  $$builder build -f knative/Dockerfile --build-arg FUNCTION=$$fn --target $$target -t $(REGISTRY)/$$fn:$(TAG) . && \
+	  $$builder push $(REGISTRY)/$$fn:$(TAG) || exit 1; \
+	done
+
+deploy: $(NODE_MODULES)
+	@REGISTRY="$(REGISTRY)" NAMESPACE="$(NAMESPACE)" TAG="$(TAG)" DRY_RUN="$(DRY_RUN)" npx tsx tools/deploy.ts deploy
+
+undeploy: $(NODE_MODULES)
+	@NAMESPACE="$(NAMESPACE)" DRY_RUN="$(DRY_RUN)" npx tsx tools/deploy.ts undeploy
