@@ -9,7 +9,7 @@ import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { EventTypes } from '../shared/events';
 import { functionNames } from '../tools/build';
-import { readManifests } from '../tools/deploy';
+import { readManifests } from '../local/topology';
 import { tempDir } from './support';
 
 const manifests = [...readManifests('knative'), ...readManifests('eventing')];

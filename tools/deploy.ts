@@ -4,9 +4,7 @@
  * truth). DRY_RUN=1 prints them instead of running them.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { readManifests } from '../local/topology';
 
 export interface Target {
   namespace: string;
@@ -19,14 +17,6 @@ export interface Step {
   command: string[];
   unless?: string[];
   mayFail?: boolean;
-}
-
-type Manifest = { kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: Record<string, any> };
-
-export function readManifests(dir: string): (Manifest & { file: string })[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml') && !f.includes('.template.'))
-    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ ...(d.toJS() as Manifest), file: join(dir, f) })));
 }
 
 const refToSink = (ref: { kind: string; name: string }) => `${ref.kind === 'Service' ? 'ksvc' : ref.kind.toLowerCase()}:${ref.name}`;

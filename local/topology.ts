@@ -1,0 +1,106 @@
+/**
+ * What the Knative manifests say about earshot's topology, read for the local runtime and for
+ * `make deploy`: the functions with their env and concurrency, the broker, and the triggers.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+
+export interface Manifest {
+  kind: string;
+  file: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- checked by kubeconform against the CRD schemas
+  data?: Record<string, string>;
+}
+
+export interface Delivery {
+  retry: number;
+  backoffPolicy: 'linear' | 'exponential';
+  backoffDelayMs: number;
+  /** The Service that receives what cannot be delivered. */
+  deadLetterSink?: string;
+}
+
+export interface FunctionSpec {
+  name: string;
+  /** Names of the variables the Service takes from its Secret. */
+  secretEnv: string[];
+  /** 0: no limit. */
+  containerConcurrency: number;
+  /** Bound to the broker by a SinkBinding: it gets K_SINK. */
+  sendsEvents: boolean;
+  clusterLocal: boolean;
+}
+
+export interface TriggerSpec {
+  name: string;
+  /** CloudEvent attributes that must match exactly. */
+  filter: Record<string, string>;
+  subscriber: string;
+  delivery: Delivery;
+  parallelism: number;
+}
+
+export interface Topology {
+  broker: { name: string; delivery: Delivery };
+  functions: FunctionSpec[];
+  triggers: TriggerSpec[];
+  /** The ConfigMap every function reads. */
+  config: Record<string, string>;
+}
+
+export function readManifests(dir: string): Manifest[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') && !f.includes('.template.'))
+    .sort()
+    .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ ...(d.toJS() as Manifest), file: join(dir, f) })));
+}
+
+export function readTopology(root = '.'): Topology {
+  const all = [...readManifests(join(root, 'knative')), ...readManifests(join(root, 'eventing'))];
+  const ofKind = (kind: string) => all.filter((m) => m.kind === kind);
+  const [broker] = ofKind('Broker');
+  if (!broker) throw new Error('eventing/ has no Broker');
+  const bound = new Set(ofKind('SinkBinding').map((b) => b.spec.subject.name as string));
+  const brokerDelivery = delivery(broker.spec.delivery ?? {});
+
+  return {
+    broker: { name: broker.metadata.name, delivery: brokerDelivery },
+    config: ofKind('ConfigMap')[0]?.data ?? {},
+    functions: ofKind('Service').map((s) => ({
+      name: s.metadata.name,
+      secretEnv: (s.spec.template.spec.containers[0].env ?? []).map((e: { name: string }) => e.name),
+      containerConcurrency: s.spec.template.spec.containerConcurrency ?? 0,
+      sendsEvents: bound.has(s.metadata.name),
+      clusterLocal: s.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local',
+    })),
+    triggers: ofKind('Trigger')
+      .filter((t) => t.spec.broker === broker.metadata.name)
+      .map((t) => ({
+        name: t.metadata.name,
+        filter: t.spec.filter?.attributes ?? {},
+        subscriber: t.spec.subscriber.ref.name,
+        // A Trigger's delivery replaces the broker's as a whole.
+        delivery: t.spec.delivery ? delivery(t.spec.delivery) : brokerDelivery,
+        parallelism: Number(t.metadata.annotations?.['rabbitmq.eventing.knative.dev/parallelism'] ?? 1),
+      })),
+  };
+}
+
+function delivery(spec: { retry?: number; backoffPolicy?: string; backoffDelay?: string; deadLetterSink?: { ref?: { name: string } } }): Delivery {
+  return {
+    retry: spec.retry ?? 0,
+    backoffPolicy: spec.backoffPolicy === 'linear' ? 'linear' : 'exponential',
+    backoffDelayMs: spec.backoffDelay ? isoDurationMs(spec.backoffDelay) : 1000,
+    deadLetterSink: spec.deadLetterSink?.ref?.name,
+  };
+}
+
+/** ISO 8601 durations as Knative uses them: PT0.5S, PT2M, P1DT2H. */
+export function isoDurationMs(text: string): number {
+  const match = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text);
+  if (!match || text === 'P' || text.endsWith('T')) throw new Error(`not an ISO 8601 duration: ${text}`);
+  const [, d = 0, h = 0, m = 0, s = 0] = match;
+  return Math.round((((Number(d) * 24 + Number(h)) * 60 + Number(m)) * 60 + Number(s)) * 1000);
+}
