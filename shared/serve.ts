@@ -48,6 +48,8 @@ export async function runFunction(name: string, start: (env: Env, log: Logger) =
       process.exit(0);
     });
   };
+  // Started by the local runtime (with an IPC channel): die with it, even when it is killed.
+  if (process.channel) process.once('disconnect', () => process.exit(0));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

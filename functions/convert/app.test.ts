@@ -123,6 +123,20 @@ describe('convert', () => {
     expect(res.status).toBe(409);
   });
 
+  it('renews its lease while converting, so a redelivery meanwhile waits (409) instead of converting twice', async () => {
+    const event = await uploaded(videos.good);
+    const real = mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 });
+    const slow: Transcode = async (input, output) => {
+      await new Promise((r) => setTimeout(r, 300));
+      return real(input, output);
+    };
+    const app = appWith({ transcode: slow, leaseMs: 60 });
+    const first = app.request('/', delivery(event));
+    await new Promise((r) => setTimeout(r, 200)); // several lease periods into the conversion
+    expect((await app.request('/', delivery(event))).status).toBe(409);
+    expect((await first).status).toBe(200);
+  });
+
   it('answers 5xx when the store fails, and leaves the job ready for the retry', async () => {
     const event = await uploaded(videos.good);
     const broken = { ...stores.media, stat: stores.media.stat.bind(stores.media), put: stores.media.put.bind(stores.media), delete: stores.media.delete.bind(stores.media), close: async () => {}, read: async () => { throw new Error('store unavailable'); } };

@@ -13,7 +13,7 @@ export interface ConvertDeps {
   media: MediaStore;
   jobs: JobStore;
   transcode: Transcode;
-  /** How long one delivery may hold a job before a redelivery may take it over. */
+  /** How long a conversion holds its job without renewing; after that a redelivery may take it over. */
   leaseMs: number;
   log: Logger;
 }
@@ -41,6 +41,10 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     return (now && settledReply(now, data)) || (now ? { kind: 'busy' } : { kind: 'gone' });
   }
 
+  // Renewed while we work: if this process dies, the lease lapses and a redelivery takes over.
+  const heartbeat = setInterval(() => {
+    jobs.extendConversion(job.id, leaseMs).catch((err: unknown) => deps.log.warn('lease not renewed', { videoId: job.id, err }));
+  }, leaseMs / 3);
   try {
     const mp3 = await convertAndStore(deps, data);
     await jobs.finishConversion(job.id, mp3);
@@ -52,6 +56,8 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     }
     await jobs.failConversion(job.id, err.reason);
     return reply(failed(data, err.reason));
+  } finally {
+    clearInterval(heartbeat);
   }
 }
 

@@ -19,6 +19,7 @@ await runFunction('convert', async (env, log) => {
   const stores = await openStores(mediaUrl(read));
 
   const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds });
-  const app = createApp({ ...stores, transcode, leaseMs: (timeoutSeconds + 120) * 1000, log });
+  const leaseMs = read.int('CONVERT_LEASE_SECONDS', 60, { min: 1 }) * 1000;
+  const app = createApp({ ...stores, transcode, leaseMs, log });
   return { fetch: app.fetch, close: stores.close };
 });

@@ -40,6 +40,13 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       expect(await jobs.startConversion(id, 60_000)).toBe(false);
     });
 
+    it('keeps a live conversion\'s lease from running out', async () => {
+      const id = await newJob();
+      expect(await jobs.startConversion(id, -1)).toBe(true);
+      await jobs.extendConversion(id, 60_000);
+      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+    });
+
     it('records the MP3 of a finished conversion', async () => {
       const id = await newJob();
       await jobs.startConversion(id, 60_000);

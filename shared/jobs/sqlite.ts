@@ -65,6 +65,10 @@ export class SqliteJobStore implements JobStore {
     return changes === 1;
   }
 
+  async extendConversion(id: string, leaseMs: number): Promise<void> {
+    this.db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'converting'`).run(Date.now() + leaseMs, id);
+  }
+
   async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
     this.db
       .prepare(

@@ -32,6 +32,8 @@ export interface JobStore {
 
   /** uploaded → converting, or takes over a conversion whose lease ran out. False if not. */
   startConversion(id: string, leaseMs: number): Promise<boolean>;
+  /** Keeps the lease of a conversion in progress alive, so that only a dead one can be taken over. */
+  extendConversion(id: string, leaseMs: number): Promise<void>;
   finishConversion(id: string, mp3: Mp3Result): Promise<void>;
   failConversion(id: string, reason: string): Promise<void>;
   /** converting → uploaded, after a transient error, so the retry need not wait for the lease. */

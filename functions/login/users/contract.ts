@@ -33,6 +33,12 @@ export function userStoreContract(name: string, open: () => Promise<UserStore>):
       expect((await users.findByEmail(email))!.role).toBe('admin');
     });
 
+    it('counts its users', async () => {
+      const before = await users.count();
+      await users.create({ email: `${unique()}@example.com`, passwordHash: 'h', role: 'user' });
+      expect(await users.count()).toBe(before + 1);
+    });
+
     it('answers null for an unknown user', async () => {
       expect(await users.findByEmail(`${unique()}@nowhere.example`)).toBeNull();
     });

@@ -41,6 +41,10 @@ export class SqliteUserStore implements UserStore {
     return { id: row.id, email: row.email, passwordHash: row.password_hash, role: row.role, createdAt: new Date(row.created_at) };
   }
 
+  async count(): Promise<number> {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM users`).get() as { n: number }).n;
+  }
+
   async close(): Promise<void> {
     this.db.close();
   }

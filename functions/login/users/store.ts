@@ -18,6 +18,7 @@ export interface UserStore {
   /** Throws `DuplicateEmail` if the (normalized) email is taken. */
   create(user: NewUser): Promise<UserRecord>;
   findByEmail(email: string): Promise<UserRecord | null>;
+  count(): Promise<number>;
   close(): Promise<void>;
 }
 
