@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help install build test typecheck user-add validate keys images deploy undeploy
+.PHONY: help dev install build test typecheck user-add validate keys images deploy undeploy
 
 # Kubernetes schemas for offline validation: ../shared/k8s-schemas beside the checkout, or the
 # public CRDs catalog (SCHEMAS=https://raw.githubusercontent.com/datreeio/CRDs-catalog/main).
@@ -15,6 +15,7 @@ TAG ?= latest
 NAMESPACE ?= earshot
 
 help:
+	@echo "make dev                           run earshot on this machine (nothing to install but Node)"
 	@echo "make test                          typecheck and run every test"
 	@echo "make build                         bundle each function into dist/<name>.js"
 	@echo "make user-add EMAIL=a@b.c [ROLE=admin]   add a user; the password is read from stdin"
@@ -34,6 +35,13 @@ install: $(NODE_MODULES)
 
 build: $(NODE_MODULES)
 	npx tsx tools/build.ts
+
+# Rebuilt only when a source file or the lockfile is newer than the bundles.
+dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools -name '*.ts' -not -name '*.test.ts') package-lock.json
+	npx tsx tools/build.ts
+
+dev: dist/meta.json
+	@npx tsx local/runtime.ts
 
 typecheck: $(NODE_MODULES)
 	npx tsc -p .

@@ -9,7 +9,7 @@ import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
-import { buildBundles, functionNames } from '../tools/build';
+import { functionNames } from '../tools/build';
 import { makeVideo } from './media';
 import { audience, tempDir } from './support';
 
@@ -48,7 +48,7 @@ describe('function bundles', () => {
 
   beforeAll(async () => {
     names = await functionNames();
-    meta = await buildBundles('dist');
+    meta = JSON.parse(await readFile('dist/meta.json', 'utf8')) as Metafile; // built by test/global-setup.ts
     dataDir = await tempDir();
   });
 

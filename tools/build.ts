@@ -29,8 +29,16 @@ export async function buildBundles(outdir = 'dist'): Promise<Metafile> {
     format: 'esm',
     conditions: ['node'],
     external,
-    // CommonJS dependencies call require() for Node built-ins; give ESM bundles one.
-    banner: { js: "import { createRequire as __earshotRequire } from 'node:module'; const require = __earshotRequire(import.meta.url);" },
+    // CommonJS dependencies call require() and read __dirname; give the ESM bundles both.
+    banner: {
+      js: [
+        "import { createRequire as __earshotRequire } from 'node:module';",
+        "import { fileURLToPath as __earshotPath } from 'node:url';",
+        'const require = __earshotRequire(import.meta.url);',
+        'const __filename = __earshotPath(import.meta.url);',
+        "const __dirname = __earshotPath(new URL('.', import.meta.url));",
+      ].join(' '),
+    },
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',

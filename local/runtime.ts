@@ -1,0 +1,135 @@
+/**
+ * `make dev`: earshot on one machine, shaped by the same manifests as the Knative deployment.
+ * Each function is its own process behind its own port, started on demand and stopped when
+ * idle; the embedded broker routes events per the Triggers; everything lives under DATA_DIR.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { serve } from '@hono/node-server';
+import { hashPassword } from '../functions/login/password';
+import { openUsers } from '../functions/login/users/open';
+import { createLogger } from '../shared/log';
+import { Activator } from './activator';
+import { brokerIngress, startDispatch } from './broker';
+import { fileQueue } from './queue';
+import { readTopology, type FunctionSpec, type Topology } from './topology';
+
+const env = process.env;
+const dataDir = resolve(env.DATA_DIR ?? '.earshot');
+const basePort = Number(env.EARSHOT_PORT ?? 8080);
+const idleMs = Number(env.EARSHOT_IDLE_SECONDS ?? 60) * 1000;
+const log = createLogger({ fn: 'local' }, { level: env.LOG_LEVEL });
+const topology = readTopology(env.EARSHOT_MANIFESTS ?? '.');
+
+const missing = topology.functions.filter((f) => !existsSync(join('dist', `${f.name}.js`)));
+if (missing.length > 0) {
+  console.error(`No bundle for ${missing.map((f) => f.name).join(', ')}: run make dev (or make build) first.`);
+  process.exit(1);
+}
+
+const listen = async (server: Server, port: number): Promise<string> => {
+  await new Promise<void>((done, fail) => server.once('error', fail).listen(port, '127.0.0.1', done));
+  return `http://localhost:${(server.address() as AddressInfo).port}`;
+};
+const portFor = (index: number) => (basePort === 0 ? 0 : basePort + index);
+
+// The broker first: functions that send events get its URL as K_SINK.
+const queue = await fileQueue(join(dataDir, 'broker'), topology.triggers);
+const pending = Object.values(queue.depth()).reduce((a, b) => a + b, 0);
+const ingress = serve({ fetch: brokerIngress(queue, log.child({ fn: 'broker' })).fetch, port: portFor(0), hostname: '127.0.0.1' }) as Server;
+await new Promise<void>((done, fail) => (ingress.listening ? done() : ingress.once('listening', done).once('error', fail)));
+const brokerUrl = `http://localhost:${(ingress.address() as AddressInfo).port}`;
+
+// Every function gets its port first, so that each can be told where the others are.
+const functions = [...topology.functions].sort((a, b) => a.name.localeCompare(b.name));
+const servers = functions.map(() => createServer());
+const urls: Record<string, string> = {};
+for (const [i, fn] of functions.entries()) urls[fn.name] = await listen(servers[i]!, portFor(i + 1));
+
+const activators = new Map<string, Activator>();
+for (const [i, fn] of functions.entries()) {
+  const activator = new Activator({
+    name: fn.name,
+    bundle: join('dist', `${fn.name}.js`),
+    env: functionEnv(fn, topology),
+    containerConcurrency: fn.containerConcurrency,
+    idleMs,
+    log,
+  });
+  activators.set(fn.name, activator);
+  servers[i]!.on('request', activator.handle);
+}
+
+startDispatch({ queue, triggers: topology.triggers, resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`, log: log.child({ fn: 'broker' }) });
+if (pending > 0) log.info('recovered pending deliveries', { count: pending });
+
+const demo = await ensureDemoUser();
+const outbox = join(dataDir, 'outbox');
+printBanner();
+log.info('ready', { broker: brokerUrl, functions: urls, outbox, dataDir, recovered: pending });
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    log.info('stopping', { signal });
+    for (const server of [ingress, ...servers]) server.close();
+    await Promise.all([...activators.values()].map((a) => a.stop()));
+    await queue.close();
+    process.exit(0);
+  });
+}
+
+/**
+ * The Service's env with local values: the ConfigMap's settings, minus those that name the
+ * deployment (its URLs and keys), which the embedded defaults under DATA_DIR replace. Any of
+ * these variables set in make dev's own environment is passed on (MEDIA_URL=… make dev).
+ */
+function functionEnv(fn: FunctionSpec, { config }: Topology): Record<string, string> {
+  const deploymentOnly = new Set(['DOWNLOAD_URL', 'JWT_PUBLIC_KEYS']);
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(config)) if (!deploymentOnly.has(key)) result[key] = value;
+  result.DOWNLOAD_URL = urls.download!;
+  if (fn.sendsEvents) result.K_SINK = brokerUrl;
+  for (const key of [...Object.keys(config), ...fn.secretEnv, 'FFMPEG_PATH', 'LOG_LEVEL']) {
+    if (env[key]) result[key] = env[key]!;
+  }
+  return { ...result, DATA_DIR: dataDir, PATH: env.PATH ?? '', ...(env.TMPDIR && { TMPDIR: env.TMPDIR }) };
+}
+
+async function ensureDemoUser(): Promise<{ email: string; password: string } | undefined> {
+  const users = await openUsers(new URL(env.USERS_DB_URL ?? pathToFileURL(join(dataDir, 'users.db')).href));
+  try {
+    if ((await users.count()) > 0) return undefined;
+    const user = { email: 'demo@earshot.localhost', password: randomBytes(9).toString('base64url') };
+    await users.create({ email: user.email, passwordHash: await hashPassword(user.password), role: 'admin' });
+    await mkdir(dataDir, { recursive: true });
+    // A local-development credential, kept beside the data it opens.
+    await writeFile(join(dataDir, 'demo-user.txt'), `${user.email}\n${user.password}\n`, { mode: 0o600 });
+    return user;
+  } finally {
+    await users.close();
+  }
+}
+
+function printBanner() {
+  const role = (fn: FunctionSpec) =>
+    ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs/:id', deadletter: 'GET /dead-letters (admin)' })[fn.name] ??
+    (fn.clusterLocal ? 'called by the broker' : '');
+  const lines = [
+    '',
+    `earshot is running; its data is in ${dataDir}`,
+    ...functions.map((fn) => `  ${fn.name.padEnd(10)} ${urls[fn.name]!.padEnd(24)} ${role(fn)}`),
+    `  ${'broker'.padEnd(10)} ${brokerUrl.padEnd(24)} K_SINK; ${topology.triggers.length} triggers`,
+    `  ${'outbox'.padEnd(10)} ${outbox}`,
+    demo
+      ? `  demo user  ${demo.email} / ${demo.password}   (also in ${join(dataDir, 'demo-user.txt')})`
+      : `  users      as before (see ${join(dataDir, 'demo-user.txt')}, or make user-add)`,
+    `Functions start on their first request and stop after ${idleMs / 1000} s idle. Ctrl-C stops it all.`,
+    '',
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
