@@ -1,0 +1,156 @@
+/**
+ * `make dev`'s runtime as a child process, over real HTTP: the pipeline end to end, a corrupt
+ * video, a SIGKILL with an event in flight, and scale to zero.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodedSeconds, makeVideo } from './media';
+import { tempDir } from './support';
+
+interface Runtime {
+  child: ChildProcess;
+  ready: { broker: string; functions: Record<string, string>; outbox: string; recovered: number };
+  lines: Record<string, unknown>[];
+  token: string;
+}
+
+const running: ChildProcess[] = [];
+afterEach(async () => {
+  for (const child of running.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+});
+
+async function startRuntime(dataDir: string, env: Record<string, string> = {}, viaMake = false): Promise<Runtime> {
+  const command = viaMake ? ['make', ['--no-print-directory', 'dev']] : [process.execPath, ['--import', 'tsx', 'local/runtime.ts']];
+  const child = spawn(command[0] as string, command[1] as string[], {
+    env: { ...process.env, DATA_DIR: dataDir, EARSHOT_PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: viaMake, // make's children are stopped as a group
+  });
+  running.push(child);
+  const lines: Record<string, unknown>[] = [];
+  const ready = await new Promise<Runtime['ready']>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (entry.msg === 'ready') resolve(entry as unknown as Runtime['ready']);
+    });
+    child.once('exit', (code) => reject(new Error(`runtime exited with ${code}`)));
+  });
+  const [email, password] = (await readFile(join(dataDir, 'demo-user.txt'), 'utf8')).trim().split('\n');
+  const login = await fetch(`${ready.functions.login}/login`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(`${email}:${password}`).toString('base64')}` },
+  });
+  expect(login.status).toBe(200);
+  const { token } = (await login.json()) as { token: string };
+  return { child, ready, lines, token };
+}
+
+const upload = async (rt: Runtime, path: string, name: string) => {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(await readFile(path))]), name);
+  const res = await fetch(`${rt.ready.functions.upload}/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${rt.token}` } });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { videoId: string }).videoId;
+};
+
+const waitForJob = async (rt: Runtime, id: string, status: string, ms = 60_000) => {
+  const end = Date.now() + ms;
+  for (;;) {
+    const job = (await (await fetch(`${rt.ready.functions.download}/jobs/${id}`, { headers: { authorization: `Bearer ${rt.token}` } })).json()) as { status: string; error?: string; downloadUrl?: string };
+    if (job.status === status) return job;
+    if (Date.now() > end) throw new Error(`job ${id} is still ${job.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+};
+
+const mailsFor = async (outbox: string, id: string, count: number, ms = 10_000) => {
+  const end = Date.now() + ms;
+  for (;;) {
+    const files = (await readdir(outbox).catch(() => [])).filter((f) => f.includes(id));
+    if (files.length >= count || Date.now() > end) {
+      return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(outbox, f), 'utf8')) as { to: string; subject: string; text: string }));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+describe('make dev', () => {
+  it('runs the pipeline: login, upload, converted, download the MP3, one email with the link; a corrupt video fails with an email', async () => {
+    const dir = await tempDir();
+    const rt = await startRuntime(join(dir, 'data'), {}, true);
+    const video = await makeVideo(join(dir, 'talk.mp4'), { seconds: 4 });
+    const id = await upload(rt, video, 'talk.mp4');
+
+    const job = await waitForJob(rt, id, 'converted');
+    const res = await fetch(`${rt.ready.functions.download}${job.downloadUrl}`, { headers: { authorization: `Bearer ${rt.token}` } });
+    expect(res.status).toBe(200);
+    const mp3 = join(dir, 'talk.mp3');
+    await writeFile(mp3, Buffer.from(await res.arrayBuffer()));
+    expect(Math.abs((await decodedSeconds(mp3)) - (await decodedSeconds(video)))).toBeLessThanOrEqual(0.5);
+
+    const mails = await mailsFor(rt.ready.outbox, id, 1);
+    await new Promise((r) => setTimeout(r, 500)); // a second email would have arrived by now
+    expect(await mailsFor(rt.ready.outbox, id, 2, 0)).toHaveLength(1);
+    expect(mails[0]).toMatchObject({ to: 'demo@earshot.localhost', subject: 'Your MP3 is ready: talk.mp3' });
+    expect(mails[0]!.text).toContain(`${rt.ready.functions.download}/download/${id}`);
+
+    const whole = await readFile(video);
+    const corrupt = join(dir, 'corrupt.mp4');
+    await writeFile(corrupt, whole.subarray(0, Math.floor(whole.length / 2)));
+    const bad = await upload(rt, corrupt, 'corrupt.mp4');
+    expect(await waitForJob(rt, bad, 'failed')).toMatchObject({ error: expect.stringMatching(/could not be read/) });
+    const [failure] = await mailsFor(rt.ready.outbox, bad, 1);
+    expect(failure!.subject).toMatch(/could not convert/);
+
+    // Ctrl-C stops make dev and every function with it.
+    process.kill(-rt.child.pid!, 'SIGINT');
+    await once(rt.child, 'exit');
+  });
+
+  it('delivers after a SIGKILL the event it had accepted, and the pipeline finishes with one MP3 and one email', async () => {
+    const dir = await tempDir();
+    const data = join(dir, 'data');
+    const env = { CONVERT_LEASE_SECONDS: '2' };
+    const first = await startRuntime(data, env);
+    const video = await makeVideo(join(dir, 'v.mp4'), { seconds: 3 });
+    const id = await upload(first, video, 'v.mp4');
+    first.child.kill('SIGKILL'); // the event is accepted (upload answered 202) but convert has not replied
+    await once(first.child, 'exit');
+    expect(first.lines.some((l) => l.msg === 'delivered' && String(l.eventId).startsWith(id))).toBe(false);
+
+    const second = await startRuntime(data, env);
+    expect(second.ready.recovered).toBeGreaterThanOrEqual(1);
+    await waitForJob(second, id, 'converted');
+    expect(await mailsFor(second.ready.outbox, id, 1)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await mailsFor(second.ready.outbox, id, 2, 0)).toHaveLength(1);
+    const mp3s = (await readdir(join(data, 'store', 'media', 'mp3s'))).filter((f) => f.startsWith(id) && !f.endsWith('.json'));
+    expect(mp3s).toHaveLength(1);
+  });
+
+  it('stops functions idle past the period, and starts them again on the next request', async () => {
+    const dir = await tempDir();
+    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_IDLE_SECONDS: '1' });
+    const coldStarts = () => rt.lines.filter((l) => l.msg === 'cold start' && l.function === 'login').length;
+    expect(coldStarts()).toBe(1); // the login of startRuntime
+    const end = Date.now() + 10_000;
+    while (!rt.lines.some((l) => l.msg === 'scaled to zero' && l.function === 'login')) {
+      if (Date.now() > end) throw new Error('login was not scaled to zero');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const res = await fetch(`${rt.ready.functions.login}/healthz`);
+    expect(res.status).toBe(200);
+    expect(coldStarts()).toBe(2);
+  });
+});
