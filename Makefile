@@ -57,6 +57,7 @@ user-add: $(NODE_MODULES)
 	GOBIN=$(CURDIR)/.tools go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 
 validate: $(filter .tools/kubeconform,$(KUBECONFORM))
+	@case "$(SCHEMAS)" in http*) ;; *) test -d "$(SCHEMAS)" || { echo "no CRD schemas at $(SCHEMAS): set SCHEMAS=https://raw.githubusercontent.com/datreeio/CRDs-catalog/main (see README)" >&2; exit 1; };; esac
 	$(KUBECONFORM) -strict -summary -skip ConfigMap,Secret \
 	  -schema-location '$(SCHEMAS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json' knative/ eventing/
 
