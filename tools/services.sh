@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `make services`: the real servers the tests use, private to this checkout under .services/
+# and on loopback only: MariaDB on 127.0.0.1:3307.
+# Installs what is missing from Debian's packages when run as root (CI); otherwise says what to install.
+# The credentials below are local-development values, not secrets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD/.services
+mkdir -p "$root"
+
+need() { # need COMMAND DEBIAN-PACKAGE
+  command -v "$1" >/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing $2"
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq >/dev/null; APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+  else
+    echo "services: $1 is missing; install the Debian package $2 (as root: apt-get install $2)" >&2
+    exit 1
+  fi
+}
+
+wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
+  local what=$1 seconds=$2; shift 2
+  for _ in $(seq 1 $((seconds * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "services: $what did not come up in ${seconds}s" >&2
+  return 1
+}
+
+mariadb_up() {
+  need mariadbd mariadb-server
+  local dir=$root/mariadb sock=$root/mariadb/mysqld.sock user
+  user=$(id -un)
+  if mariadb-admin --socket="$sock" ping >/dev/null 2>&1; then echo "mariadb: running on 127.0.0.1:3307"; return; fi
+  mkdir -p "$dir"
+  if [ ! -d "$dir/data/mysql" ]; then
+    mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" --auth-root-authentication-method=socket \
+      --auth-root-socket-user="$user" >"$dir/install.log" 2>&1
+  fi
+  setsid mariadbd --no-defaults --user="$user" --datadir="$dir/data" --socket="$sock" --port=3307 \
+    --bind-address=127.0.0.1 --pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci </dev/null >/dev/null 2>&1 &
+  wait_for mariadb 60 mariadb-admin --socket="$sock" ping
+  mariadb --socket="$sock" -u "$user" <<'SQL'
+CREATE DATABASE IF NOT EXISTS earshot CHARACTER SET utf8mb4;
+CREATE DATABASE IF NOT EXISTS earshot_test CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS 'earshot'@'127.0.0.1' IDENTIFIED BY 'earshot-local-dev';
+CREATE USER IF NOT EXISTS 'earshot'@'localhost' IDENTIFIED BY 'earshot-local-dev';
+GRANT ALL ON earshot.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
+GRANT ALL ON earshot_test.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
+SQL
+  echo "mariadb: running on 127.0.0.1:3307 (user earshot, password earshot-local-dev: local development only)"
+}
+
+mariadb_down() {
+  local pid=$root/mariadb/mariadbd.pid
+  [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && echo "mariadb: stopped" || true
+}
+
+case "${1:-up}" in
+  up) mariadb_up ;;
+  down) mariadb_down ;;
+  *) echo "usage: tools/services.sh [up|down]" >&2; exit 2 ;;
+esac
