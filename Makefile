@@ -3,14 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help dev install build test typecheck user-add validate keys images deploy undeploy
+.PHONY: help dev install build test typecheck user-add validate keys images deploy undeploy services services-down mysql-proxy db-migrate
 
 # Kubernetes schemas for offline validation: ../shared/k8s-schemas beside the checkout, or the
 # public CRDs catalog (SCHEMAS=https://raw.githubusercontent.com/datreeio/CRDs-catalog/main).
 SCHEMAS ?= ../shared/k8s-schemas
 KUBECONFORM_VERSION := v0.7.0
 KUBECONFORM ?= $(or $(shell command -v kubeconform),.tools/kubeconform)
-FUNCTIONS := $(patsubst functions/%/main.ts,%,$(wildcard functions/*/main.ts))
+FUNCTIONS := $(patsubst functions/%/main.ts,%,$(wildcard functions/*/main.ts)) mysql-proxy
 TAG ?= latest
 NAMESPACE ?= earshot
 
@@ -25,6 +25,9 @@ help:
 	@echo "make images REGISTRY=…             build and push one image per function (docker or podman)"
 	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
 	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
+	@echo "make services                      start the real servers the tests use (MariaDB …) under .services/"
+	@echo "make mysql-proxy [MYSQL_URL=…]      serve PlanetScale's HTTP API in front of a MySQL (port 3900)"
+	@echo "make db-migrate                    create the users table in USERS_DB_URL"
 
 # npm ci when node_modules is missing or older than the lockfile.
 $(NODE_MODULES): package-lock.json package.json
@@ -37,7 +40,7 @@ build: $(NODE_MODULES)
 	npx tsx tools/build.ts
 
 # Rebuilt only when a source file or the lockfile is newer than the bundles.
-dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools -name '*.ts' -not -name '*.test.ts') package-lock.json
+dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools mysql-proxy -name '*.ts' -not -name '*.test.ts') package-lock.json
 	npx tsx tools/build.ts
 
 dev: dist/meta.json
@@ -76,7 +79,19 @@ images:
 	done
 
 deploy: $(NODE_MODULES)
-	@REGISTRY="$(REGISTRY)" NAMESPACE="$(NAMESPACE)" TAG="$(TAG)" DRY_RUN="$(DRY_RUN)" npx tsx tools/deploy.ts deploy
+	@REGISTRY="$(REGISTRY)" NAMESPACE="$(NAMESPACE)" TAG="$(TAG)" DRY_RUN="$(DRY_RUN)" MYSQL_PROXY="$(MYSQL_PROXY)" npx tsx tools/deploy.ts deploy
 
 undeploy: $(NODE_MODULES)
-	@NAMESPACE="$(NAMESPACE)" DRY_RUN="$(DRY_RUN)" npx tsx tools/deploy.ts undeploy
+	@NAMESPACE="$(NAMESPACE)" DRY_RUN="$(DRY_RUN)" MYSQL_PROXY="$(MYSQL_PROXY)" npx tsx tools/deploy.ts undeploy
+
+services:
+	@bash tools/services.sh up
+
+services-down:
+	@bash tools/services.sh down
+
+mysql-proxy: $(NODE_MODULES)
+	@MYSQL_URL="$(or $(MYSQL_URL),mysql://127.0.0.1:3307/earshot)" PORT="$(or $(PORT),3900)" npx tsx mysql-proxy/main.ts
+
+db-migrate: $(NODE_MODULES)
+	@npx tsx functions/login/db-migrate.ts

@@ -103,6 +103,7 @@ function functionEnv(fn: FunctionSpec, { config }: Topology): Record<string, str
 async function ensureDemoUser(): Promise<{ email: string; password: string } | undefined> {
   const users = await openUsers(new URL(env.USERS_DB_URL ?? pathToFileURL(join(dataDir, 'users.db')).href));
   try {
+    if ('migrate' in users && typeof users.migrate === 'function') await users.migrate(); // MySQL: the table may be new
     if ((await users.count()) > 0) return undefined;
     const user = { email: 'demo@earshot.localhost', password: randomBytes(9).toString('base64url') };
     await users.create({ email: user.email, passwordHash: await hashPassword(user.password), role: 'admin' });

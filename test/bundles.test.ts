@@ -43,6 +43,7 @@ describe('function bundles', () => {
   const env: Record<string, Record<string, string>> = {
     upload: { K_SINK: 'http://127.0.0.1:9/' },
     deadletter: { K_SINK: 'http://127.0.0.1:9/' },
+    'mysql-proxy': { MYSQL_URL: 'mysql://127.0.0.1:3307/earshot' },
     notify: { DOWNLOAD_URL: 'http://127.0.0.1:8085' },
   };
 
@@ -54,10 +55,11 @@ describe('function bundles', () => {
 
   it('has one bundle per function', () => {
     expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'upload']);
-    for (const name of names) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
+    for (const name of [...names, 'mysql-proxy']) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
   });
 
   it('puts heavy dependencies only into the functions that use them', () => {
+    const bundles = [...names, 'mysql-proxy'];
     const packages = (name: string) =>
       new Set(Object.keys(meta.outputs[`dist/${name}.js`]!.inputs).map((file) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file)?.[1]).filter(Boolean));
     const owners: Record<string, string[]> = {
@@ -65,15 +67,17 @@ describe('function bundles', () => {
       busboy: ['upload'],
       'file-type': ['upload'],
       '@sendgrid/mail': ['notify'],
+      '@planetscale/database': ['login'],
+      mysql2: ['mysql-proxy'],
       'range-parser': ['download'],
       jose: ['deadletter', 'download', 'login', 'upload'],
     };
     for (const [pkg, users] of Object.entries(owners)) {
-      expect(names.filter((name) => packages(name).has(pkg)), pkg).toEqual(users);
+      expect(bundles.filter((name) => packages(name).has(pkg)), pkg).toEqual(users);
     }
   });
 
-  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
     const { child, port } = await start(name, { DATA_DIR: dataDir, ...env[name] });
     try {
       const res = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -92,6 +96,8 @@ describe('function bundles', () => {
     ['convert', 'FFMPEG_PATH', { FFMPEG_PATH: '/nonexistent/ffmpeg' }],
     ['download', 'MEDIA_URL', { MEDIA_URL: 'ftp://example/media' }],
     ['login', 'JWT_TTL_SECONDS', { JWT_TTL_SECONDS: 'forever' }],
+    ['login', 'USERS_DB_URL', { USERS_DB_URL: 'https://aws.connect.psdb.cloud' }],
+    ['mysql-proxy', 'MYSQL_URL', { MYSQL_URL: 'mysql://127.0.0.1:3307/' }],
   ])('%s refuses to start without a valid %s, naming it', async (name, variable, extra) => {
     const child = spawn(process.execPath, [`dist/${name}.js`], { env: { PATH: process.env.PATH!, PORT: '0', DATA_DIR: dataDir, ...extra } });
     let out = '';

@@ -82,6 +82,14 @@ describe('make deploy DRY_RUN=1', () => {
   });
 });
 
+describe('make deploy DRY_RUN=1 MYSQL_PROXY=1', () => {
+  it('also applies mysql-proxy, for a self-hosted MySQL; without the flag it does not', () => {
+    const line = 'kn service apply mysql-proxy --filename knative/mysql/mysql-proxy.yaml --image registry.example.org/x/mysql-proxy:latest --namespace earshot';
+    expect(make('deploy', 'DRY_RUN=1', 'REGISTRY=registry.example.org/x', 'MYSQL_PROXY=1').stdout.split('\n')).toContain(line);
+    expect(make('deploy', 'DRY_RUN=1', 'REGISTRY=registry.example.org/x').stdout).not.toContain('mysql-proxy');
+  });
+});
+
 describe('make undeploy DRY_RUN=1', () => {
   const { status, stdout } = make('undeploy', 'DRY_RUN=1', 'NAMESPACE=media');
   const lines = stdout.trim().split('\n');

@@ -115,6 +115,13 @@ describe('Knative manifests', () => {
     }
   });
 
+  it('keep mysql-proxy cluster-local, on one replica (its sessions live in memory), told where MySQL is', () => {
+    const [proxy] = readManifests('knative/mysql');
+    expect(proxy).toMatchObject({ kind: 'Service', metadata: { name: 'mysql-proxy', labels: { 'networking.knative.dev/visibility': 'cluster-local' } } });
+    expect(proxy!.spec.template.metadata.annotations['autoscaling.knative.dev/max-scale']).toBe('1');
+    expect(proxy!.spec.template.spec.containers[0].env.map((e: { name: string }) => e.name)).toContain('MYSQL_URL');
+  });
+
   describe('provide every variable a function requires', () => {
     let secrets: Record<string, string>;
     beforeAll(async () => {

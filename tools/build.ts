@@ -18,10 +18,13 @@ export async function functionNames(root = 'functions'): Promise<string[]> {
   return names.sort();
 }
 
+/** Services that are not earshot functions but ship the same way. */
+export const extraEntries = { 'mysql-proxy': 'mysql-proxy/main.ts' };
+
 export async function buildBundles(outdir = 'dist'): Promise<Metafile> {
   const names = await functionNames();
   const result = await build({
-    entryPoints: Object.fromEntries(names.map((name) => [name, join('functions', name, 'main.ts')])),
+    entryPoints: { ...Object.fromEntries(names.map((name) => [name, join('functions', name, 'main.ts')])), ...extraEntries },
     outdir,
     bundle: true,
     platform: 'node',

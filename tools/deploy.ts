@@ -10,6 +10,8 @@ export interface Target {
   namespace: string;
   registry: string;
   tag: string;
+  /** Also deploy mysql-proxy (knative/mysql/), for a self-hosted MySQL instead of PlanetScale. */
+  mysqlProxy?: boolean;
 }
 
 /** A command, run only if `unless` fails (when given); `mayFail` steps do not stop the run. */
@@ -21,8 +23,8 @@ export interface Step {
 
 const refToSink = (ref: { kind: string; name: string }) => `${ref.kind === 'Service' ? 'ksvc' : ref.kind.toLowerCase()}:${ref.name}`;
 
-export function deployPlan({ namespace, registry, tag }: Target): Step[] {
-  const all = [...readManifests('knative'), ...readManifests('eventing')];
+export function deployPlan({ namespace, registry, tag, mysqlProxy = false }: Target): Step[] {
+  const all = [...readManifests('knative'), ...(mysqlProxy ? readManifests('knative/mysql') : []), ...readManifests('eventing')];
   const ns = ['--namespace', namespace];
   const services = all.filter((m) => m.kind === 'Service');
   const bindings = all.filter((m) => m.kind === 'SinkBinding');
@@ -70,8 +72,8 @@ export function deployPlan({ namespace, registry, tag }: Target): Step[] {
   ];
 }
 
-export function undeployPlan({ namespace }: Target): Step[] {
-  const all = [...readManifests('knative'), ...readManifests('eventing')];
+export function undeployPlan({ namespace, mysqlProxy = false }: Target): Step[] {
+  const all = [...readManifests('knative'), ...(mysqlProxy ? readManifests('knative/mysql') : []), ...readManifests('eventing')];
   const ns = ['--namespace', namespace];
   const named = (kind: string) => all.filter((m) => m.kind === kind).map((m) => m.metadata.name);
   return [
@@ -109,7 +111,7 @@ function run(steps: Step[], dryRun: boolean): number {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [action] = process.argv.slice(2);
   const env = process.env;
-  const target = { namespace: env.NAMESPACE || 'earshot', registry: env.REGISTRY ?? '', tag: env.TAG || 'latest' };
+  const target = { namespace: env.NAMESPACE || 'earshot', registry: env.REGISTRY ?? '', tag: env.TAG || 'latest', mysqlProxy: env.MYSQL_PROXY === '1' };
   if (action === 'deploy' && !target.registry) {
     console.error('usage: make deploy REGISTRY=registry.example.com/earshot [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]');
     process.exit(2);

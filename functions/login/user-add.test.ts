@@ -1,15 +1,17 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mysqlReachable, startMysqlProxy, type RunningProxy } from '../../test/mysql';
+import { describeWithService } from '../../test/services';
 import { tempDir } from '../../test/support';
 import { verifyPassword } from './password';
 import { openUsers } from './users/open';
 
 /** Runs `make user-add`'s command the way the Makefile does, the password on stdin. */
-function userAdd(args: string[], password: string, usersDbUrl: string) {
+function userAdd(args: string[], password: string, usersDbUrl: string, script = 'functions/login/user-add.ts') {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'functions/login/user-add.ts', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       env: { ...process.env, USERS_DB_URL: usersDbUrl },
     });
     let stdout = '';
@@ -55,5 +57,27 @@ describe('user-add', () => {
     const result = await userAdd(args, password, url);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(message);
+  });
+});
+
+describeWithService('MariaDB', await mysqlReachable(), 'db-migrate and user-add against MySQL through mysql-proxy', () => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startMysqlProxy();
+  });
+  afterAll(() => proxy?.close());
+
+  it('creates the table, then a user that login can read', async () => {
+    const migrated = await userAdd([], '', proxy.url, 'functions/login/db-migrate.ts');
+    expect(migrated.code).toBe(0);
+    expect(migrated.stdout).toMatch(/^users table ready \(MySQL, 127\.0\.0\.1:\d+\)/);
+    expect(migrated.stdout).not.toContain('earshot-local-dev');
+    const email = `frank.${Date.now()}@example.com`;
+    const added = await userAdd([email], 'frank long password', proxy.url);
+    expect(added.stderr).toBe('');
+    expect(added.code).toBe(0);
+    const users = await openUsers(new URL(proxy.url));
+    expect(await verifyPassword('frank long password', (await users.findByEmail(email))!.passwordHash)).toBe(true);
+    expect((await userAdd([email], 'frank long password', proxy.url)).stderr).toContain('already exists');
   });
 });
