@@ -31,7 +31,10 @@ mariadb_up() {
   need mariadbd mariadb-server
   local dir=$root/mariadb sock=$root/mariadb/mysqld.sock user
   user=$(id -un)
-  if mariadb-admin --socket="$sock" ping >/dev/null 2>&1; then echo "mariadb: running on 127.0.0.1:3307"; return; fi
+  if mariadb -h 127.0.0.1 -P 3307 -u earshot -pearshot-local-dev -e 'SELECT 1' earshot_test >/dev/null 2>&1; then
+    echo "mariadb: running on 127.0.0.1:3307"
+    return
+  fi
   mkdir -p "$dir"
   if [ ! -d "$dir/data/mysql" ]; then
     mariadb-install-db --no-defaults --user="$user" --datadir="$dir/data" --auth-root-authentication-method=socket \
