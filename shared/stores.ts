@@ -12,7 +12,8 @@ export interface Stores {
 
 /**
  * Media and jobs live together, chosen by `MEDIA_URL`: `file:///dir` keeps files and a
- * SQLite job table under one folder. Adapters are imported on use, so a function loads only
+ * SQLite job table under one folder; `mongodb://…/database` keeps media in GridFS and jobs in
+ * a collection. Adapters are imported on use, so a function loads only
  * the driver it needs.
  */
 export async function openStores(url: URL): Promise<Stores> {
@@ -27,5 +28,14 @@ export async function openStores(url: URL): Promise<Stores> {
     const jobs = new SqliteJobStore(await openSqlite(join(dir, 'jobs.db')));
     return { media, jobs, close: async () => void (await Promise.all([media.close(), jobs.close()])) };
   }
-  throw new ConfigError('MEDIA_URL', `has an unsupported scheme "${url.protocol}" (use file:///path)`);
+  if (url.protocol === 'mongodb:' || url.protocol === 'mongodb+srv:') {
+    const [{ mongoDb, closeMongo }, { GridFSMediaStore }, { MongoJobStore }] = await Promise.all([
+      import('./mongo'),
+      import('./media/gridfs'),
+      import('./jobs/mongo'),
+    ]);
+    const connect = async () => (await mongoDb(url.href)).db;
+    return { media: new GridFSMediaStore(connect), jobs: new MongoJobStore(connect), close: () => closeMongo(url.href) };
+  }
+  throw new ConfigError('MEDIA_URL', `has an unsupported scheme "${url.protocol}" (use file:///path or mongodb://host/database)`);
 }

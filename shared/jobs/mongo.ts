@@ -1,0 +1,164 @@
+import type { Collection, Db } from 'mongodb';
+import type { Job, JobStatus, JobStore, Mp3Result, NotificationClaim } from './store';
+
+interface JobDocument {
+  _id: string;
+  owner: string;
+  filename: string;
+  status: JobStatus;
+  createdAt: Date;
+  updatedAt: Date;
+  mp3: Mp3Result | null;
+  failure: string | null;
+}
+
+/** Who may convert a job right now, and until when. */
+interface LeaseDocument {
+  _id: string;
+  until: Date;
+}
+
+/** Who is sending a job's email, or that it was sent. */
+interface NotificationDocument {
+  _id: string;
+  state: 'sending' | 'sent';
+  claimedAt: Date;
+}
+
+/**
+ * Jobs in MongoDB, keyed by the video id. The right to convert and the right to send the email
+ * are taken by inserting a document keyed by the job id: the unique `_id` lets exactly one of
+ * several concurrent deliveries win, on MongoDB and on FerretDB alike (whose conditional
+ * updates are not atomic, as MongoDB's are). One MP3 per video is enforced on the MP3s
+ * themselves (see GridFSMediaStore).
+ */
+export class MongoJobStore implements JobStore {
+  /** `connect` is called on each use, so a process starts even while MongoDB is down. */
+  constructor(private readonly connect: () => Promise<Db>) {}
+
+  async create(job: { id: string; owner: string; filename: string }): Promise<Job> {
+    const now = new Date();
+    const doc: JobDocument = { _id: job.id, owner: job.owner, filename: job.filename, status: 'uploaded', createdAt: now, updatedAt: now, mp3: null, failure: null };
+    await (await this.jobs()).insertOne(doc);
+    return toJob(doc);
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const doc = await (await this.jobs()).findOne({ _id: id });
+    return doc ? toJob(doc) : null;
+  }
+
+  async delete(id: string): Promise<void> {
+    const db = await this.connect();
+    await Promise.all([
+      db.collection<JobDocument>('jobs').deleteOne({ _id: id }),
+      db.collection<LeaseDocument>('job_leases').deleteOne({ _id: id }),
+      db.collection<NotificationDocument>('job_notifications').deleteOne({ _id: id }),
+    ]);
+  }
+
+  async startConversion(id: string, leaseMs: number): Promise<boolean> {
+    const job = await this.get(id);
+    if (!job || (job.status !== 'uploaded' && job.status !== 'converting')) return false;
+    const leases = await this.leases();
+    const now = new Date();
+    const taken = await takeByInsert<LeaseDocument>(leases, { _id: id, until: new Date(now.getTime() + leaseMs) }, (held) => held.until < now, (held) => ({ _id: id, until: held.until }));
+    if (taken) await this.setStatus(id, 'converting');
+    return taken;
+  }
+
+  async extendConversion(id: string, leaseMs: number): Promise<void> {
+    await (await this.leases()).updateOne({ _id: id }, { $set: { until: new Date(Date.now() + leaseMs) } });
+  }
+
+  async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
+    await this.settle(id, { status: 'converted', mp3 });
+  }
+
+  async failConversion(id: string, reason: string): Promise<void> {
+    await this.settle(id, { status: 'failed', failure: reason });
+  }
+
+  async releaseConversion(id: string): Promise<void> {
+    await this.settle(id, { status: 'uploaded' });
+  }
+
+  async claimNotification(id: string, staleMs: number): Promise<NotificationClaim> {
+    if (!(await this.get(id))) return 'missing';
+    const notifications = await this.notifications();
+    const now = new Date();
+    let held: NotificationDocument | null = null;
+    const taken = await takeByInsert<NotificationDocument>(
+      notifications,
+      { _id: id, state: 'sending', claimedAt: now },
+      (doc) => {
+        held = doc;
+        return doc.state === 'sending' && doc.claimedAt.getTime() < now.getTime() - staleMs;
+      },
+      (doc) => ({ _id: id, state: 'sending' as const, claimedAt: doc.claimedAt }),
+    );
+    if (taken) return 'claimed';
+    return (held as NotificationDocument | null)?.state === 'sent' ? 'sent' : 'busy';
+  }
+
+  async finishNotification(id: string): Promise<void> {
+    await (await this.notifications()).updateOne({ _id: id }, { $set: { state: 'sent' } });
+  }
+
+  async releaseNotification(id: string): Promise<void> {
+    await (await this.notifications()).deleteOne({ _id: id, state: 'sending' });
+  }
+
+  async close(): Promise<void> {}
+
+  /** converting → somewhere, and only from converting; the lease goes with it. */
+  private async settle(id: string, change: Partial<JobDocument>): Promise<void> {
+    await (await this.jobs()).updateOne({ _id: id, status: 'converting' }, { $set: { ...change, updatedAt: new Date() } });
+    await (await this.leases()).deleteOne({ _id: id });
+  }
+
+  private async setStatus(id: string, status: JobStatus): Promise<void> {
+    await (await this.jobs()).updateOne({ _id: id }, { $set: { status, updatedAt: new Date() } });
+  }
+
+  private jobs = async () => (await this.connect()).collection<JobDocument>('jobs');
+  private leases = async () => (await this.connect()).collection<LeaseDocument>('job_leases');
+  private notifications = async () => (await this.connect()).collection<NotificationDocument>('job_notifications');
+}
+
+/**
+ * Inserts `doc`; if its `_id` is taken by a holder that `expired` says may be displaced, removes
+ * exactly that holder (`match`) and tries once more. True if this call holds it now.
+ */
+async function takeByInsert<T extends { _id: string }>(
+  collection: Collection<T>,
+  doc: T,
+  expired: (held: T) => boolean,
+  match: (held: T) => Partial<T>,
+): Promise<boolean> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await collection.insertOne(doc as never);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+    const held = await collection.findOne({ _id: doc._id } as never);
+    if (!held || !expired(held as T)) return false;
+    await collection.deleteOne(match(held as T) as never);
+  }
+  return false;
+}
+
+function toJob(doc: JobDocument): Job {
+  return {
+    id: doc._id,
+    owner: doc.owner,
+    filename: doc.filename,
+    status: doc.status,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    ...(doc.mp3 && { mp3: doc.mp3 }),
+    ...(doc.failure !== null && { failure: doc.failure }),
+  };
+}
