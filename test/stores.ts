@@ -3,15 +3,12 @@ import { readdir } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll } from 'vitest';
 import type { Bucket, MediaStore } from '../shared/media/store';
 import { openStores, type Stores } from '../shared/stores';
 
-/** The embedded stores in a fresh folder, closed when the suite ends. */
+/** The embedded stores in a fresh folder (closed with the test process). */
 export async function fileStores(dir: string): Promise<Stores> {
-  const stores = await openStores(pathToFileURL(join(dir, 'store')));
-  afterAll(() => stores.close());
-  return stores;
+  return openStores(pathToFileURL(join(dir, 'store')));
 }
 
 /** Every file the media store holds, temp files included: what "nothing left stored" checks. */

@@ -1,20 +1,17 @@
 /** Fixtures several suites share: temp dirs, keys and tokens made by the real code. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type JSONWebKeySet } from 'jose';
-import { afterAll } from 'vitest';
 import { tokenVerifier, type TokenAudience, type User } from '../shared/auth';
 import { loadSigningKey, type SigningKey } from '../shared/keys';
 import { tokenIssuer } from '../functions/login/tokens';
 
 export const audience: TokenAudience = { issuer: 'earshot', audience: 'earshot' };
 
-/** A temp dir removed when the suite ends. */
-export async function tempDir(prefix = 'earshot-test-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+/** A temp dir under this test run's root, which test/global-setup.ts removes when the run ends. */
+export async function tempDir(prefix = 'test-'): Promise<string> {
+  return mkdtemp(join(process.env.EARSHOT_TEST_TMP ?? tmpdir(), prefix));
 }
 
 export interface TestKeys {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make services`: the real servers the tests use, private to this checkout under .services/
-# and on loopback only: MariaDB on 127.0.0.1:3307.
+# and on loopback only: MariaDB on 127.0.0.1:3307, FerretDB (MongoDB wire protocol, on SQLite)
+# on 127.0.0.1:27018.
 # Installs what is missing from Debian's packages when run as root (CI); otherwise says what to install.
 # The credentials below are local-development values, not secrets.
 set -euo pipefail
@@ -60,8 +61,31 @@ mariadb_down() {
   [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && echo "mariadb: stopped" || true
 }
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# FerretDB from the Go module proxy, through the small launcher in tools/ferretdb.
+ferretdb_up() {
+  local dir=$root/ferretdb bin=$root/bin/ferretdb
+  if listening 27018; then echo "ferretdb: running on 127.0.0.1:27018"; return; fi
+  need go golang
+  if [ ! -x "$bin" ] || [ tools/ferretdb/main.go -nt "$bin" ] || [ tools/ferretdb/go.sum -nt "$bin" ]; then
+    echo "ferretdb: building (first time: a minute or two)"
+    (cd tools/ferretdb && go build -o "$bin" .)
+  fi
+  mkdir -p "$dir"
+  setsid "$bin" -listen 127.0.0.1:27018 -data "$dir/data" </dev/null >"$dir/log" 2>&1 &
+  echo $! >"$dir/pid"
+  wait_for ferretdb 30 listening 27018
+  echo "ferretdb: running on 127.0.0.1:27018 (MEDIA_URL=mongodb://127.0.0.1:27018/earshot)"
+}
+
+ferretdb_down() {
+  local pid=$root/ferretdb/pid
+  [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && echo "ferretdb: stopped" || true
+}
+
 case "${1:-up}" in
-  up) mariadb_up ;;
-  down) mariadb_down ;;
+  up) mariadb_up; ferretdb_up ;;
+  down) mariadb_down; ferretdb_down ;;
   *) echo "usage: tools/services.sh [up|down]" >&2; exit 2 ;;
 esac

@@ -60,8 +60,32 @@ export function fileDeadLetters(dir: string): DeadLetterStore {
   };
 }
 
+/** A `deadletters` collection, newest first by `receivedAt`. */
+export function mongoDeadLetters(url: string): DeadLetterStore {
+  const collection = async () => (await (await import('../../shared/mongo')).mongoDb(url)).db.collection<DeadLetter & { _id: string }>('deadletters');
+  return {
+    async add(letter) {
+      await (await collection()).insertOne({ _id: letter.id, ...letter });
+    },
+    async list(limit) {
+      const docs = await (await collection()).find().sort({ receivedAt: -1 }).limit(limit).toArray();
+      return docs.map(({ _id, ...letter }) => letter);
+    },
+    async get(id) {
+      const doc = await (await collection()).findOne({ _id: id });
+      if (!doc) return null;
+      const { _id, ...letter } = doc;
+      return letter;
+    },
+    async remove(id) {
+      await (await collection()).deleteOne({ _id: id });
+    },
+  };
+}
+
 /** Dead letters live beside media and jobs, chosen by the same `MEDIA_URL`. */
 export function openDeadLetters(url: URL): DeadLetterStore {
   if (url.protocol === 'file:') return fileDeadLetters(join(fileURLToPath(url), 'deadletters'));
-  throw new ConfigError('MEDIA_URL', `has an unsupported scheme "${url.protocol}" (use file:///path)`);
+  if (url.protocol === 'mongodb:' || url.protocol === 'mongodb+srv:') return mongoDeadLetters(url.href);
+  throw new ConfigError('MEDIA_URL', `has an unsupported scheme "${url.protocol}" (use file:///path or mongodb://host/database)`);
 }

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/log';
-import type { Email, Mailer } from './mailer';
+import type { Mailer } from './mailer';
 
 /** Local development's mail: one JSON file per message in a folder, its path logged. */
 export function outboxMailer(dir: string, log: Logger): Mailer {
