@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import contentDisposition from 'content-disposition';
 import type { Context } from 'hono';
 import parseRange from 'range-parser';
@@ -63,8 +63,7 @@ export function createApp({ media, jobs, verify, log }: DownloadDeps) {
     const status = range ? 206 : 200;
     if (c.req.method === 'HEAD' || length === 0) return new Response(null, { status, headers });
 
-    const body = Readable.toWeb(await media.read('mp3s', mp3.id, range)) as ReadableStream;
-    return new Response(body, { status, headers });
+    return new Response(pulled(await media.read('mp3s', mp3.id, range)), { status, headers });
   };
 
   app.get('/download/:id', (c) => serveMp3(c, c.req.param('id')));
@@ -95,6 +94,27 @@ function jobView(job: Job) {
     }),
     ...(job.failure && { error: job.failure }),
   };
+}
+
+/**
+ * A web stream that reads from the store only as fast as the client takes the bytes. (Node 20's
+ * Readable.toWeb reads ahead without limit: a slow client made the whole file pile up in memory.)
+ */
+function pulled(stream: Readable): ReadableStream<Uint8Array> {
+  const chunks = stream[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { value, done } = await chunks.next();
+        if (done) controller.close();
+        else controller.enqueue(value as Uint8Array);
+      },
+      cancel(reason) {
+        stream.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {
