@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_MODULES := node_modules/.package-lock.json
 
-.PHONY: help dev install build test typecheck user-add validate keys images deploy undeploy services services-down mysql-proxy db-migrate
+.PHONY: help dev bench install build test typecheck user-add validate keys images deploy undeploy services services-down mysql-proxy db-migrate
 
 # Kubernetes schemas for offline validation: ../shared/k8s-schemas beside the checkout, or the
 # public CRDs catalog (SCHEMAS=https://raw.githubusercontent.com/datreeio/CRDs-catalog/main).
@@ -17,6 +17,7 @@ NAMESPACE ?= earshot
 help:
 	@echo "make dev                           run earshot on this machine (nothing to install but Node)"
 	@echo "make test                          typecheck and run every test"
+	@echo "make bench                         measure against the baselines (about 10 minutes); table in .bench/results.json"
 	@echo "make build                         bundle each function into dist/<name>.js"
 	@echo "make user-add EMAIL=a@b.c [ROLE=admin]   add a user; the password is read from stdin"
 	@echo "make install                       npm ci (the other targets run it when needed)"
@@ -45,6 +46,9 @@ dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools mysql-proxy 
 
 dev: dist/meta.json
 	@npx tsx local/runtime.ts
+
+bench: dist/meta.json
+	@npx tsx bench/run.ts
 
 typecheck: $(NODE_MODULES)
 	npx tsc -p .

@@ -27,23 +27,29 @@ const demuxers = 'mov,mp4,m4a,3gp,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,wav,
  * can go back and write the Xing header players need for the right duration; video is
  * never decoded.
  */
-export function mp3Transcoder({ ffmpegPath, quality, timeoutSeconds }: TranscodeOptions): Transcode {
+/** The ffmpeg command (fluent-ffmpeg builds its arguments; the benchmark runs the same ones by hand). */
+export function mp3Command(input: string, output: string, { ffmpegPath, quality, timeoutSeconds }: TranscodeOptions) {
+  return ffmpeg({ timeout: timeoutSeconds })
+    .setFfmpegPath(ffmpegPath)
+    .input(`file:${input}`)
+    .inputOptions(['-protocol_whitelist', 'file', '-format_whitelist', demuxers])
+    .noVideo()
+    .outputOptions(['-map', '0:a:0', '-abort_on', 'empty_output'])
+    .audioCodec('libmp3lame')
+    .audioQuality(quality)
+    .format('mp3')
+    .output(`file:${output}`);
+}
+
+export function mp3Transcoder(options: TranscodeOptions): Transcode {
+  const { ffmpegPath, timeoutSeconds } = options;
   return async (input, output) => {
     // fluent-ffmpeg crashes the process on a spawn error instead of reporting it: check first.
     await access(ffmpegPath, constants.X_OK).catch(() => {
       throw new Error(`ffmpeg is not an executable file at ${ffmpegPath}`);
     });
     return new Promise((resolve, reject) => {
-      ffmpeg({ timeout: timeoutSeconds })
-        .setFfmpegPath(ffmpegPath)
-        .input(`file:${input}`)
-        .inputOptions(['-protocol_whitelist', 'file', '-format_whitelist', demuxers])
-        .noVideo()
-        .outputOptions(['-map', '0:a:0', '-abort_on', 'empty_output'])
-        .audioCodec('libmp3lame')
-        .audioQuality(quality)
-        .format('mp3')
-        .output(`file:${output}`)
+      mp3Command(input, output, options)
         .on('error', (err: Error, _stdout: string | null, stderr: string | null) => reject(classify(err, stderr ?? '', timeoutSeconds)))
         .on('end', async (_stdout: string | null, stderr: string | null) => {
           const size = await stat(output).then((s) => s.size, () => 0);

@@ -1,0 +1,63 @@
+/** B1: the convert function on a stored video, until its reply, against the bare ffmpeg command. */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { createApp } from '../functions/convert/app';
+import { mp3Command, mp3Transcoder } from '../functions/convert/transcode';
+import { EventTypes, makeEvent, toHttp } from '../shared/events';
+import { createLogger } from '../shared/log';
+import { openStores } from '../shared/stores';
+import { benchVideo } from './inputs';
+import { interleaved, time, type Row } from './measure';
+
+const run = promisify(execFile);
+
+export async function benchConvert({ seconds, runs, ffmpegPath, label }: { seconds: number; runs: number; ffmpegPath: string; label: string }): Promise<Row> {
+  const video = await benchVideo(seconds);
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-bench-convert-'));
+  try {
+    const stores = await openStores(pathToFileURL(join(dir, 'store')));
+    const options = { ffmpegPath, quality: 2, timeoutSeconds: 3600 };
+    const app = createApp({ ...stores, transcode: mp3Transcoder(options), leaseMs: 60_000, log: createLogger({}, { level: 'silent' }) });
+
+    const baseline = () =>
+      time(async () => {
+        const out = join(dir, `${randomUUID()}.mp3`);
+        const args = (mp3Command(video, out, options) as unknown as { _getArguments(): string[] })._getArguments().map(String);
+        await run(ffmpegPath, args, { maxBuffer: 64 * 1024 * 1024 });
+        await rm(out);
+      });
+    const subject = async () => {
+      // Each run a new upload, stored as upload stores it (untimed), so convert does the whole job.
+      const videoId = randomUUID();
+      await stores.media.put('videos', videoId, { owner: 'bench', filename: 'pink.mp4', contentType: 'video/mp4' }, createReadStream(video));
+      await stores.jobs.create({ id: videoId, owner: 'bench', filename: 'pink.mp4' });
+      const event = makeEvent(EventTypes.videoUploaded, '/bench', videoId, { videoId, owner: { id: 'bench', email: 'bench@example.com' }, filename: 'pink.mp4', contentType: 'video/mp4', sizeBytes: 1 });
+      const { headers, body } = toHttp(event);
+      return time(async () => {
+        const res = await app.request('/', { method: 'POST', headers, body });
+        if (res.headers.get('ce-type') !== EventTypes.audioConverted) throw new Error(`convert answered ${res.status} ${await res.text()}`);
+      });
+    };
+    const m = await interleaved(runs, baseline, subject);
+    await stores.close();
+    const ratio = m.subject / m.baseline;
+    return {
+      id: 'B1',
+      measure: `convert ${seconds / 60 >= 1 ? `${seconds / 60}-min` : `${seconds}-s`} MP4, ${label}`,
+      value: m.subject / 1000,
+      unit: 's',
+      baseline: { name: 'ffmpeg command', value: m.baseline / 1000 },
+      ratio,
+      target: '≤ 1.05×',
+      met: ratio <= 1.05,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,63 @@
+/** B6: login and JWT-verified `GET /jobs/:id` requests per second at concurrency 16, each function a process on one core. */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { hashPassword } from '../functions/login/password';
+import { tokenIssuer } from '../functions/login/tokens';
+import { SqliteUserStore } from '../functions/login/users/sqlite';
+import { loadSigningKey } from '../shared/keys';
+import { openSqlite } from '../shared/sqlite';
+import { openStores } from '../shared/stores';
+import { startBundle } from '../test/processes';
+import type { Row } from './measure';
+
+/** Pins a process to one core, where `taskset` exists. */
+function pin(pid: number): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function load(url: string, seconds: number, init: { method?: string; headers: Record<string, string> }) {
+  const result = await autocannon({ url, connections: 16, duration: seconds, method: (init.method ?? 'GET') as 'GET', headers: init.headers });
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return result.requests.total / result.duration;
+}
+
+export async function benchRequests({ seconds }: { seconds: number }): Promise<Row[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-bench-requests-'));
+  try {
+    const users = new SqliteUserStore(await openSqlite(join(dir, 'users.db')));
+    const user = await users.create({ email: 'bench@example.com', passwordHash: await hashPassword('bench password'), role: 'user' });
+    await users.close();
+    const stores = await openStores(pathToFileURL(join(dir, 'store')));
+    await stores.jobs.create({ id: 'bench-job', owner: user.id, filename: 'bench.mp4' });
+    await stores.close();
+    const key = await loadSigningKey(undefined, dir);
+    const token = (await tokenIssuer(key, { issuer: 'earshot', audience: 'earshot' }, 3600)({ id: user.id, email: user.email, role: 'user' })).token;
+
+    const login = await startBundle('login', { DATA_DIR: dir });
+    const download = await startBundle('download', { DATA_DIR: dir });
+    const pinned = pin(login.child.pid!) && pin(download.child.pid!);
+    const core = pinned ? 'one core' : 'unpinned (no taskset)';
+    try {
+      const basic = `Basic ${Buffer.from('bench@example.com:bench password').toString('base64')}`;
+      const logins = await load(`${login.url}/login`, seconds, { method: 'POST', headers: { authorization: basic } });
+      const verified = await load(`${download.url}/jobs/bench-job`, seconds, { headers: { authorization: `Bearer ${token}` } });
+      return [
+        { id: 'B6', measure: `login (scrypt), concurrency 16, ${core}`, value: logins, unit: 'req/s', target: '—', met: null, note: 'one scrypt (16 MiB, N=2^14 r=8 p=5) per login, by design' },
+        { id: 'B6', measure: `JWT-verified GET /jobs/:id, concurrency 16, ${core}`, value: verified, unit: 'req/s', target: '≥ 5,000/s', met: verified >= 5000 },
+      ];
+    } finally {
+      await Promise.all([login.stop(), download.stop()]);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * `make bench`: what earshot exists for, measured against its baselines (ratios from runs
+ * interleaved in this one process, medians of several). Prints one table and writes it as JSON
+ * to .bench/results.json. Numbers never fail the run; `make test` runs every benchmark on tiny
+ * inputs (test/bench.test.ts) so that none of them rots.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { closeMongo } from '../shared/mongo';
+import { dropDatabase, mongoReachable } from '../test/mongo';
+import { benchBroker } from './broker';
+import { benchColdStarts } from './coldstart';
+import { benchConvert } from './convert';
+import { benchDir } from './inputs';
+import { table, type Row } from './measure';
+import { benchPipeline } from './pipeline';
+import { benchRequests } from './requests';
+import { benchStreaming } from './streaming';
+
+const GiB = 1024 ** 3;
+const systemFfmpeg = ['/usr/bin/ffmpeg', '/usr/local/bin/ffmpeg'].find((p) => existsSync(p));
+const rows: Row[] = [];
+const step = async (name: string, work: () => Promise<Row | Row[]>) => {
+  process.stderr.write(`bench: ${name}…\n`);
+  try {
+    rows.push(...[await work()].flat());
+  } catch (err) {
+    rows.push({ id: name.slice(0, 2), measure: name, value: NaN, unit: '', target: '', met: false, note: `failed: ${(err as Error).message}` });
+  }
+};
+
+await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
+if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
+else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
+await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 10 }));
+await step('B3 streaming (files)', () => benchStreaming({ size: GiB, runs: 1, label: 'file store' }));
+if (await mongoReachable()) {
+  const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_${process.pid}`;
+  await step('B3 streaming (MongoDB)', () => benchStreaming({ size: GiB, runs: 1, mediaUrl, label: 'MongoDB GridFS (FerretDB)' }));
+  await closeMongo(mediaUrl);
+  await dropDatabase(mediaUrl);
+} else {
+  rows.push({ id: 'B3', measure: 'stream, MongoDB', value: NaN, unit: 'MB/s', target: '≥ 0.5×', met: null, note: 'no MongoDB-wire server (make services)' });
+}
+await step('B4 pipeline', () => benchPipeline({ seconds: 30, runs: 3 }));
+await step('B5 broker', () => benchBroker({ events: 5000, runs: 3 }));
+await step('B6 requests', () => benchRequests({ seconds: 10 }));
+
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
+console.log(`\nearshot benchmarks (${machine}, ${new Date().toISOString()})\n`);
+console.log(table(rows));
+await mkdir(benchDir, { recursive: true });
+await writeFile(join(benchDir, 'results.json'), `${JSON.stringify({ machine, at: new Date().toISOString(), rows }, null, 2)}\n`);
+console.log(`\nwritten to ${join(benchDir, 'results.json')}`);

@@ -1,0 +1,122 @@
+/**
+ * B3: upload then download of a large file through the upload and download functions (each a
+ * process), against a plain stream copy of the same bytes to and from the same disk; and the
+ * peak RSS of each function.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { pathToFileURL } from 'node:url';
+import { tokenIssuer } from '../functions/login/tokens';
+import { loadSigningKey } from '../shared/keys';
+import { openStores } from '../shared/stores';
+import { startBundle } from '../test/processes';
+import { benchVideo } from './inputs';
+import { interleaved, time, type Row } from './measure';
+
+const MiB = 1024 * 1024;
+
+function bytes(head: Buffer, size: number): Readable {
+  return Readable.from(
+    (function* () {
+      yield head;
+      const block = Buffer.alloc(MiB, 0x5a);
+      for (let left = size - head.length; left > 0; left -= MiB) yield left >= MiB ? block : block.subarray(0, left);
+    })(),
+  );
+}
+
+const devNull = () => new Writable({ write: (_chunk, _enc, done) => done() });
+
+export async function benchStreaming({ size, runs, mediaUrl, label }: { size: number; runs: number; mediaUrl?: string; label: string }): Promise<Row[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'earshot-bench-stream-'));
+  const sink = createServer((req, res) => req.resume().on('end', () => res.writeHead(202).end()));
+  try {
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const media = mediaUrl ?? pathToFileURL(join(dir, 'store')).href;
+    const env = { DATA_DIR: dir, MEDIA_URL: media, K_SINK: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`, MAX_UPLOAD_BYTES: String(size + MiB) };
+    const key = await loadSigningKey(undefined, dir);
+    const token = (await tokenIssuer(key, { issuer: 'earshot', audience: 'earshot' }, 3600)({ id: 'bench', email: 'bench@example.com', role: 'user' })).token;
+    const head = (await readFile(await benchVideo(2))).subarray(0, 8192);
+    const stores = await openStores(new URL(media));
+    const peaks = { upload: 0, download: 0 };
+
+    const baseline = () =>
+      time(async () => {
+        const file = join(dir, 'plain-copy');
+        await pipeline(bytes(head, size), createWriteStream(file));
+        await pipeline(createReadStream(file), devNull());
+        await rm(file);
+      });
+
+    const subject = async () => {
+      const upload = await startBundle('upload', env);
+      const download = await startBundle('download', env);
+      const boundary = 'bench-boundary';
+      const body = Readable.from(
+        (async function* () {
+          yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n`);
+          yield* bytes(head, size);
+          yield Buffer.from(`\r\n--${boundary}--\r\n`);
+        })(),
+      );
+      let videoId = '';
+      const up = await time(async () => {
+        const res = await fetch(`${upload.url}/upload`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+          body: Readable.toWeb(body) as ReadableStream,
+          duplex: 'half',
+        } as RequestInit);
+        if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
+        videoId = ((await res.json()) as { videoId: string }).videoId;
+      });
+      // The MP3 to download: the same bytes, stored directly (not part of the measurement).
+      await stores.media.put('mp3s', videoId, { owner: 'bench', filename: 'big.mp3', contentType: 'audio/mpeg', sourceVideoId: videoId }, bytes(head, size));
+      const down = await time(async () => {
+        const res = await fetch(`${download.url}/download/${videoId}`, { headers: { authorization: `Bearer ${token}` } });
+        if (res.status !== 200) throw new Error(`download answered ${res.status}`);
+        await pipeline(Readable.fromWeb(res.body as never), devNull());
+      });
+      peaks.upload = Math.max(peaks.upload, await upload.peakRss());
+      peaks.download = Math.max(peaks.download, await download.peakRss());
+      await Promise.all([upload.stop(), download.stop()]);
+      await stores.media.delete('videos', videoId);
+      await stores.media.delete('mp3s', videoId);
+      return up + down;
+    };
+
+    const m = await interleaved(runs, baseline, subject);
+    const mbps = (ms: number) => (2 * size) / 1e6 / (ms / 1000);
+    const ratio = mbps(m.subject) / mbps(m.baseline);
+    const sizeLabel = size >= 1024 * MiB ? `${size / 1024 / MiB} GiB` : `${size / MiB} MiB`;
+    return [
+      {
+        id: 'B3',
+        measure: `stream ${sizeLabel} up + down, ${label}`,
+        value: mbps(m.subject),
+        unit: 'MB/s',
+        baseline: { name: 'plain stream copy', value: mbps(m.baseline) },
+        ratio,
+        target: '≥ 0.5×',
+        met: ratio >= 0.5,
+      },
+      ...(['upload', 'download'] as const).map((fn) => ({
+        id: 'B3',
+        measure: `peak RSS of ${fn}, ${label}`,
+        value: peaks[fn] / 1e6,
+        unit: 'MB',
+        target: '≤ 150 MB',
+        met: peaks[fn] / 1e6 <= 150,
+      })),
+    ];
+  } finally {
+    sink.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
