@@ -19,15 +19,27 @@ export interface TokenAudience {
 
 export type VerifyToken = (token: string) => Promise<User>;
 
-export function tokenVerifier(keys: JSONWebKeySet, { issuer, audience }: TokenAudience): VerifyToken {
+/**
+ * Verifies EdDSA tokens against the key set. A token verified once is remembered, by its exact
+ * text (signature included), until it expires: a client polling a job with the same token pays
+ * for one signature check, not one per request. The key set is fixed for the process's life.
+ */
+export function tokenVerifier(keys: JSONWebKeySet, { issuer, audience }: TokenAudience, { cacheSize = 10_000 } = {}): VerifyToken {
   const keySet = createLocalJWKSet(keys);
+  const verified = new Map<string, { user: User; expiresAt: number }>();
   return async (token) => {
+    const hit = verified.get(token);
+    if (hit && hit.expiresAt > Date.now()) return hit.user;
+    verified.delete(token);
     const { payload } = await jwtVerify(token, keySet, { issuer, audience, algorithms: [JWT_ALG], requiredClaims: ['exp', 'sub'] });
     const { sub, email, role } = payload;
     if (typeof sub !== 'string' || typeof email !== 'string' || (role !== 'user' && role !== 'admin')) {
       throw new Error('token lacks sub, email or role');
     }
-    return { id: sub, email, role };
+    const user: User = { id: sub, email, role };
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!); // the oldest
+    verified.set(token, { user, expiresAt: payload.exp! * 1000 });
+    return user;
   };
 }
 
