@@ -1,10 +1,9 @@
 /** B5: events per second the embedded broker takes in at its ingress and delivers to a subscriber that answers 202 at once. */
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { brokerIngress, startDispatch } from '../local/broker';
 import { fileQueue } from '../local/queue';
 import { readTopology } from '../local/topology';
@@ -30,26 +29,30 @@ export async function benchBroker({ events, runs }: { events: number; runs: numb
     const log = createLogger({}, { level: 'silent' });
     const queue = await fileQueue(join(dir, 'queue'), [trigger]);
     startDispatch({ queue, triggers: [trigger], resolve: () => `http://127.0.0.1:${(subscriber.address() as AddressInfo).port}/`, log });
-    const ingress = serve({ fetch: brokerIngress(queue, log).fetch, port: 0, hostname: '127.0.0.1' }) as Server;
-    await new Promise<void>((resolve) => (ingress.listening ? resolve() : ingress.once('listening', resolve)));
+    const ingress = createServer(brokerIngress(queue, log));
+    await new Promise<void>((resolve) => ingress.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(ingress.address() as AddressInfo).port}/`;
 
     const started = performance.now();
     let next = 0;
-    const sender = async () => {
-      while (next < events) {
-        const i = next++;
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'ce-specversion': '1.0', 'ce-id': `bench-${i}`, 'ce-source': '/bench', 'ce-type': trigger.filter.type!, 'content-type': 'application/json' },
-          body: `{"i":${i}}`,
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const post = (i: number) =>
+      new Promise<void>((resolve, reject) => {
+        const body = `{"i":${i}}`;
+        const headers = { 'ce-specversion': '1.0', 'ce-id': `bench-${i}`, 'ce-source': '/bench', 'ce-type': trigger.filter.type!, 'content-type': 'application/json', 'content-length': String(body.length) };
+        const req = request(url, { method: 'POST', agent, headers }, (res) => {
+          res.resume().on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingress answered ${res.statusCode}`))));
         });
-        await res.arrayBuffer();
-      }
+        req.on('error', reject);
+        req.end(body);
+      });
+    const sender = async () => {
+      while (next < events) await post(next++);
     };
     await Promise.all(Array.from({ length: 16 }, sender));
     await all;
     rates.push(events / ((performance.now() - started) / 1000));
+    agent.destroy();
     ingress.close();
     subscriber.close();
     await queue.close();

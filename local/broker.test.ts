@@ -159,7 +159,10 @@ describe('embedded broker', () => {
   });
 
   it('accepts binary and structured CloudEvents at its ingress, and refuses anything else with 400', async () => {
-    const ingress = brokerIngress(queue, log);
+    const server = createServer(brokerIngress(queue, log));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const ingress = { request: (path: string, init: RequestInit) => fetch(new URL(path, url), init) };
     const binary = await ingress.request('/', { method: 'POST', headers: event('e-in-1', 'com.test.ask').headers, body: '{"id":"e-in-1"}' });
     expect(binary.status).toBe(202);
     const structured = await ingress.request('/', {
@@ -174,6 +177,10 @@ describe('embedded broker', () => {
     const junk = await ingress.request('/', { method: 'POST', body: 'hello' });
     expect(junk.status).toBe(400);
     expect(junk.headers.get('content-type')).toBe('application/problem+json');
+    const noType = await ingress.request('/', { method: 'POST', headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/x' }, body: '{}' });
+    expect(noType.status).toBe(400);
+    expect(((await noType.json()) as { detail: string }).detail).toMatch(/ce-type/);
+    server.close();
   });
 
   it('computes Knative\'s backoff schedule', () => {

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/support';
@@ -50,6 +50,20 @@ describe('file queue', () => {
     second.consume(trigger('t', 'x'), async (m) => void seen.push(m));
     await new Promise((r) => setTimeout(r, 50));
     expect(seen.map((m) => m.event.headers['ce-id'])).toEqual(['in-flight']);
+    expect((await readdir(join(dir, 't'))).filter((f) => f.endsWith('.json'))).toEqual([]);
+  });
+
+  it('drops, after a restart, a message cut short by a crash while it was written (its sender never got a 202)', async () => {
+    const dir = await tempDir();
+    const first = await fileQueue(dir, [trigger('t', 'x')]);
+    await first.publish(event('whole', 'x'));
+    await first.close();
+    await writeFile(join(dir, 't', '99999999999999-000000-cutshort.json'), '{"headers":{"ce-id":"cu');
+    const second = await fileQueue(dir, [trigger('t', 'x')]);
+    const seen: string[] = [];
+    second.consume(trigger('t', 'x'), async (m) => void seen.push(m.event.headers['ce-id']!));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual(['whole']);
     expect((await readdir(join(dir, 't'))).filter((f) => f.endsWith('.json'))).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
  * ingress answers, and removed only once its delivery is settled, so a crash loses nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TriggerSpec } from './topology';
 
@@ -42,9 +42,15 @@ export function matches(filter: Record<string, string>, event: StoredEvent): boo
   });
 }
 
+interface Waiting {
+  file: string;
+  /** Kept from publish, so a message published by this process is not read back from disk. */
+  event?: StoredEvent;
+}
+
 interface TriggerQueue {
   dir: string;
-  waiting: string[];
+  waiting: Waiting[];
   inFlight: Set<string>;
   consumer?: { handle: (message: QueuedMessage) => Promise<void>; parallelism: number };
 }
@@ -56,8 +62,10 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
   for (const trigger of triggers) {
     const dir = join(root, trigger.name);
     await mkdir(dir, { recursive: true });
-    await rm(join(dir, '.tmp'), { recursive: true, force: true });
-    const waiting = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+    const waiting = (await readdir(dir))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((file) => ({ file }));
     queues.set(trigger.name, { trigger, dir, waiting, inFlight: new Set() });
   }
 
@@ -65,12 +73,25 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
     const consumer = queue.consumer;
     if (!consumer || closed) return;
     while (queue.inFlight.size < consumer.parallelism && queue.waiting.length > 0) {
-      const file = queue.waiting.shift()!;
+      const entry = queue.waiting.shift()!;
+      const { file } = entry;
       queue.inFlight.add(file);
       void (async () => {
         const path = join(queue.dir, file);
+        let event = entry.event;
+        if (!event) {
+          try {
+            event = JSON.parse(await readFile(path, 'utf8')) as StoredEvent;
+          } catch {
+            // Cut short by a crash while the ingress was writing it: the ingress never said 202
+            // for it, so its sender still has it. Nothing to deliver.
+            await rm(path, { force: true });
+            queue.inFlight.delete(file);
+            pump(queue);
+            return;
+          }
+        }
         try {
-          const event = JSON.parse(await readFile(path, 'utf8')) as StoredEvent;
           await consumer.handle({ id: file.replace(/\.json$/, ''), event });
           await rm(path, { force: true });
           queue.inFlight.delete(file);
@@ -78,7 +99,7 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
           // The handler could not settle it (say, the dead-letter sink was down): keep it, try later.
           setTimeout(() => {
             queue.inFlight.delete(file);
-            queue.waiting.unshift(file);
+            queue.waiting.unshift({ file, event });
             pump(queue);
           }, retryFailedHandlerMs).unref();
           return;
@@ -94,15 +115,9 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
       // Names sort in arrival order: a timestamp, then a counter for the same millisecond.
       const name = `${Date.now().toString().padStart(14, '0')}-${String(seq++ % 1e6).padStart(6, '0')}-${randomUUID().slice(0, 8)}.json`;
       const text = JSON.stringify(event);
-      await Promise.all(
-        targets.map(async (q) => {
-          const temp = join(q.dir, `.${name}.tmp`);
-          await writeFile(temp, text);
-          await rename(temp, join(q.dir, name));
-        }),
-      );
+      await Promise.all(targets.map((q) => writeFile(join(q.dir, name), text, { flag: 'wx' })));
       for (const q of targets) {
-        q.waiting.push(name);
+        q.waiting.push({ file: name, event });
         pump(q);
       }
       return targets.length;

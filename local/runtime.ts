@@ -10,7 +10,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { serve } from '@hono/node-server';
 import { hashPassword } from '../functions/login/password';
 import { openUsers } from '../functions/login/users/open';
 import { createLogger } from '../shared/log';
@@ -41,9 +40,8 @@ const portFor = (index: number) => (basePort === 0 ? 0 : basePort + index);
 // The broker first: functions that send events get its URL as K_SINK.
 const queue = await fileQueue(join(dataDir, 'broker'), topology.triggers);
 const pending = Object.values(queue.depth()).reduce((a, b) => a + b, 0);
-const ingress = serve({ fetch: brokerIngress(queue, log.child({ fn: 'broker' })).fetch, port: portFor(0), hostname: '127.0.0.1' }) as Server;
-await new Promise<void>((done, fail) => (ingress.listening ? done() : ingress.once('listening', done).once('error', fail)));
-const brokerUrl = `http://localhost:${(ingress.address() as AddressInfo).port}`;
+const ingress = createServer(brokerIngress(queue, log.child({ fn: 'broker' })));
+const brokerUrl = await listen(ingress, portFor(0));
 
 // Every function gets its port first, so that each can be told where the others are.
 const functions = [...topology.functions].sort((a, b) => a.name.localeCompare(b.name));

@@ -50,7 +50,8 @@ export class FileMediaStore implements MediaStore {
   }
 
   async read(bucket: Bucket, id: string, range?: ByteRange): Promise<Readable> {
-    const stream = createReadStream(this.path(bucket, id), range);
+    // 1 MiB reads: a large file goes out in a thousand chunks, not sixteen thousand.
+    const stream = createReadStream(this.path(bucket, id), { ...range, highWaterMark: 1024 * 1024 });
     await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject));
     return stream;
   }
