@@ -25,7 +25,7 @@ export async function openStores(url: URL): Promise<Stores> {
       import('./sqlite'),
     ]);
     const media = new FileMediaStore(join(dir, 'media'));
-    const jobs = new SqliteJobStore(await openSqlite(join(dir, 'jobs.db')));
+    const jobs = new SqliteJobStore(() => openSqlite(join(dir, 'jobs.db')));
     return { media, jobs, close: async () => void (await Promise.all([media.close(), jobs.close()])) };
   }
   if (url.protocol === 'mongodb:' || url.protocol === 'mongodb+srv:') {

@@ -4,4 +4,7 @@ import { openSqlite } from '../sqlite';
 import { jobStoreContract } from './contract';
 import { SqliteJobStore } from './sqlite';
 
-jobStoreContract('SQLite', async () => new SqliteJobStore(await openSqlite(join(await tempDir(), 'jobs.db'))));
+jobStoreContract('SQLite', async () => {
+  const file = join(await tempDir(), 'jobs.db');
+  return new SqliteJobStore(() => openSqlite(file));
+});

@@ -33,30 +33,39 @@ CREATE TABLE IF NOT EXISTS jobs (
 )`;
 
 export class SqliteJobStore implements JobStore {
-  constructor(private readonly db: BetterSqlite3.Database) {
-    db.exec(schema);
+  private opened?: Promise<BetterSqlite3.Database>;
+
+  /** Opened on first use, as the MongoDB store connects on first use: starting costs nothing. */
+  constructor(private readonly open: () => Promise<BetterSqlite3.Database>) {}
+
+  private db(): Promise<BetterSqlite3.Database> {
+    this.opened ??= this.open().then((db) => {
+      db.exec(schema);
+      return db;
+    });
+    return this.opened;
   }
 
   async create(job: { id: string; owner: string; filename: string }): Promise<Job> {
     const now = Date.now();
-    this.db
+    (await this.db())
       .prepare(`INSERT INTO jobs (id, owner, filename, status, created_at, updated_at) VALUES (?, ?, ?, 'uploaded', ?, ?)`)
       .run(job.id, job.owner, job.filename, now, now);
     return (await this.get(job.id))!;
   }
 
   async get(id: string): Promise<Job | null> {
-    const row = this.db.prepare(`SELECT * FROM jobs WHERE id = ?`).get(id) as Row | undefined;
+    const row = (await this.db()).prepare(`SELECT * FROM jobs WHERE id = ?`).get(id) as Row | undefined;
     return row ? toJob(row) : null;
   }
 
   async delete(id: string): Promise<void> {
-    this.db.prepare(`DELETE FROM jobs WHERE id = ?`).run(id);
+    (await this.db()).prepare(`DELETE FROM jobs WHERE id = ?`).run(id);
   }
 
   async startConversion(id: string, leaseMs: number): Promise<boolean> {
     const now = Date.now();
-    const { changes } = this.db
+    const { changes } = (await this.db())
       .prepare(
         `UPDATE jobs SET status = 'converting', lease_until = ?, updated_at = ?
          WHERE id = ? AND (status = 'uploaded' OR (status = 'converting' AND lease_until < ?))`,
@@ -66,11 +75,11 @@ export class SqliteJobStore implements JobStore {
   }
 
   async extendConversion(id: string, leaseMs: number): Promise<void> {
-    this.db.prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'converting'`).run(Date.now() + leaseMs, id);
+    (await this.db()).prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'converting'`).run(Date.now() + leaseMs, id);
   }
 
   async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
-    this.db
+    (await this.db())
       .prepare(
         `UPDATE jobs SET status = 'converted', lease_until = NULL, mp3_id = ?, duration_seconds = ?, size_bytes = ?, updated_at = ?
          WHERE id = ? AND status = 'converting'`,
@@ -79,7 +88,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async failConversion(id: string, reason: string): Promise<void> {
-    this.db
+    (await this.db())
       .prepare(
         `UPDATE jobs SET status = 'failed', lease_until = NULL, failure = ?, updated_at = ? WHERE id = ? AND status = 'converting'`,
       )
@@ -87,35 +96,35 @@ export class SqliteJobStore implements JobStore {
   }
 
   async releaseConversion(id: string): Promise<void> {
-    this.db
+    (await this.db())
       .prepare(`UPDATE jobs SET status = 'uploaded', lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'converting'`)
       .run(Date.now(), id);
   }
 
   async claimNotification(id: string, staleMs: number): Promise<NotificationClaim> {
     const now = Date.now();
-    const { changes } = this.db
+    const { changes } = (await this.db())
       .prepare(
         `UPDATE jobs SET notify_state = 'sending', notify_claimed_at = ?
          WHERE id = ? AND (notify_state IS NULL OR (notify_state = 'sending' AND notify_claimed_at < ?))`,
       )
       .run(now, id, now - staleMs);
     if (changes === 1) return 'claimed';
-    const row = this.db.prepare(`SELECT notify_state FROM jobs WHERE id = ?`).get(id) as Pick<Row, 'notify_state'> | undefined;
+    const row = (await this.db()).prepare(`SELECT notify_state FROM jobs WHERE id = ?`).get(id) as Pick<Row, 'notify_state'> | undefined;
     if (!row) return 'missing';
     return row.notify_state === 'sent' ? 'sent' : 'busy';
   }
 
   async finishNotification(id: string): Promise<void> {
-    this.db.prepare(`UPDATE jobs SET notify_state = 'sent' WHERE id = ?`).run(id);
+    (await this.db()).prepare(`UPDATE jobs SET notify_state = 'sent' WHERE id = ?`).run(id);
   }
 
   async releaseNotification(id: string): Promise<void> {
-    this.db.prepare(`UPDATE jobs SET notify_state = NULL, notify_claimed_at = NULL WHERE id = ? AND notify_state = 'sending'`).run(id);
+    (await this.db()).prepare(`UPDATE jobs SET notify_state = NULL, notify_claimed_at = NULL WHERE id = ? AND notify_state = 'sending'`).run(id);
   }
 
   async close(): Promise<void> {
-    this.db.close();
+    if (this.opened) (await this.opened).close();
   }
 }
 
