@@ -16,20 +16,11 @@ import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
 import { openStores } from '../shared/stores';
 import { startBundle } from '../test/processes';
+import { mediaBytes, uploadStream } from '../test/streams';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
 
 const MiB = 1024 * 1024;
-
-function bytes(head: Buffer, size: number): Readable {
-  return Readable.from(
-    (function* () {
-      yield head;
-      const block = Buffer.alloc(MiB, 0x5a);
-      for (let left = size - head.length; left > 0; left -= MiB) yield left >= MiB ? block : block.subarray(0, left);
-    })(),
-  );
-}
 
 const devNull = () => new Writable({ write: (_chunk, _enc, done) => done() });
 
@@ -49,7 +40,7 @@ export async function benchStreaming({ size, runs, mediaUrl, label }: { size: nu
     const baseline = () =>
       time(async () => {
         const file = join(dir, 'plain-copy');
-        await pipeline(bytes(head, size), createWriteStream(file));
+        await pipeline(mediaBytes(head, size), createWriteStream(file));
         await pipeline(createReadStream(file), devNull());
         await rm(file);
       });
@@ -57,27 +48,14 @@ export async function benchStreaming({ size, runs, mediaUrl, label }: { size: nu
     const subject = async () => {
       const upload = await startBundle('upload', env);
       const download = await startBundle('download', env);
-      const boundary = 'bench-boundary';
-      const body = Readable.from(
-        (async function* () {
-          yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n`);
-          yield* bytes(head, size);
-          yield Buffer.from(`\r\n--${boundary}--\r\n`);
-        })(),
-      );
       let videoId = '';
       const up = await time(async () => {
-        const res = await fetch(`${upload.url}/upload`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-          body: Readable.toWeb(body) as ReadableStream,
-          duplex: 'half',
-        } as RequestInit);
+        const res = await uploadStream(upload.url, token, mediaBytes(head, size));
         if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
         videoId = ((await res.json()) as { videoId: string }).videoId;
       });
       // The MP3 to download: the same bytes, stored directly (not part of the measurement).
-      await stores.media.put('mp3s', videoId, { owner: 'bench', filename: 'big.mp3', contentType: 'audio/mpeg', sourceVideoId: videoId }, bytes(head, size));
+      await stores.media.put('mp3s', videoId, { owner: 'bench', filename: 'big.mp3', contentType: 'audio/mpeg', sourceVideoId: videoId }, mediaBytes(head, size));
       const down = await time(async () => {
         const res = await fetch(`${download.url}/download/${videoId}`, { headers: { authorization: `Bearer ${token}` } });
         if (res.status !== 200) throw new Error(`download answered ${res.status}`);

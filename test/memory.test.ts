@@ -6,7 +6,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { tokenIssuer } from '../functions/login/tokens';
@@ -16,22 +15,12 @@ import { GridFSMediaStore } from '../shared/media/gridfs';
 import { makeVideo } from './media';
 import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
 import { startBundle } from './processes';
+import { mediaBytes, uploadStream } from './streams';
 import { describeWithService } from './services';
 import { audience, tempDir } from './support';
 
 const MiB = 1024 * 1024;
 const url = mongoTestUrl('memory');
-
-/** `size` bytes that sniff as MP4: a real video's first bytes, then zeros, in 1 MiB chunks. */
-function mediaBytes(head: Buffer, size: number): Readable {
-  return Readable.from(
-    (function* () {
-      yield head;
-      const zeros = Buffer.alloc(MiB);
-      for (let left = size - head.length; left > 0; left -= MiB) yield left >= MiB ? zeros : zeros.subarray(0, left);
-    })(),
-  );
-}
 
 describeWithService('the MongoDB-wire server', await mongoReachable(), 'memory with file size (MongoDB adapter)', () => {
   let dataDir: string;
@@ -60,20 +49,7 @@ describeWithService('the MongoDB-wire server', await mongoReachable(), 'memory w
     const env = { DATA_DIR: dataDir, MEDIA_URL: url, K_SINK: sinkUrl, MAX_UPLOAD_BYTES: String(1024 * MiB) };
 
     const upload = await startBundle('upload', env);
-    const boundary = 'memory-test-boundary';
-    const body = Readable.from(
-      (async function* () {
-        yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n`);
-        yield* mediaBytes(head, size);
-        yield Buffer.from(`\r\n--${boundary}--\r\n`);
-      })(),
-    );
-    const uploaded = await fetch(`${upload.url}/upload`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
-      body: Readable.toWeb(body) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
+    const uploaded = await uploadStream(upload.url, token, mediaBytes(head, size));
     expect(uploaded.status).toBe(202);
     const { videoId } = (await uploaded.json()) as { videoId: string };
     peaks.upload![mib] = await upload.peakRss();
