@@ -76,7 +76,7 @@ export async function receiveOneFile<T>(
     parser.once('close', resolve);
     parser.once('error', (err: Error) => reject(badRequest(`The multipart body cannot be read: ${err.message}.`)));
   });
-  const source = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream);
+  const source = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream, { highWaterMark: 1024 * 1024 });
   source.on('error', (err) => parser.destroy(err));
   source.pipe(parser);
 

@@ -20,7 +20,8 @@ export class FileMediaStore implements MediaStore {
     await mkdir(join(this.root, bucket), { recursive: true });
     const temp = join(tempDir, `${id}.${randomUUID()}`);
     try {
-      await pipeline(body, createWriteStream(temp, { flags: 'wx' }));
+      // 1 MiB of buffer lets the network keep reading while the disk writes.
+      await pipeline(body, createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }));
       const { size: length } = await stat(temp);
       const info: MediaInfo = { ...meta, id, bucket, length, createdAt: new Date() };
       try {
