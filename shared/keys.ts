@@ -46,8 +46,9 @@ export async function loadPublicKeys(publicKeysJson: string | undefined, dataDir
     }
     return set as JSONWebKeySet;
   }
-  const { publicJwk } = await loadSigningKey(undefined, dataDir);
-  return { keys: [publicJwk] };
+  // The local key's public half, read without importing the private key (a verifier needs none).
+  const { d: _private, ...publicJwk } = await localPrivateJwk(dataDir);
+  return { keys: [{ ...publicJwk, alg: JWT_ALG, use: 'sig' }] };
 }
 
 function parseJwk(json: string): JWK {
