@@ -1,7 +1,9 @@
 /** Every function bundle builds, holds only what it imports, starts with only its env, and drains on SIGTERM. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { exportJWK, generateKeyPair } from 'jose';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -10,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
 import { functionNames } from '../tools/build';
-import { makeVideo } from './media';
+import { ffmpegPath, makeVideo } from './media';
 import { audience, tempDir } from './support';
 
 interface Started {
@@ -105,6 +107,33 @@ describe('function bundles', () => {
     expect(await exitCode(child)).toBe(78);
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable });
   });
+
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])(
+    '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
+    async (name) => {
+      const image = await tempDir('image-');
+      await writeFile(join(image, 'package.json'), '{"type":"module"}');
+      await copyFile(`dist/${name}.js`, join(image, 'main.js'));
+      const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+      const production: Record<string, string> = {
+        PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1',
+        MEDIA_URL: 'mongodb://127.0.0.1:1/earshot', // connected on first use, not at start
+        USERS_DB_URL: 'https://user:password@db.example',
+        JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
+        JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
+        K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
+        FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
+      };
+      const child = spawn(process.execPath, ['main.js'], { cwd: image, env: production });
+      const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+        child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+      });
+      child.kill('SIGTERM');
+      expect(first).toMatchObject({ msg: 'listening' });
+      expect(await exitCode(child)).toBe(0);
+    },
+  );
 
   describe('on SIGTERM', () => {
     let sink: ReturnType<typeof createServer>;
