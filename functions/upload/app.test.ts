@@ -113,6 +113,15 @@ describe('upload', () => {
       await expectNothingNew();
     });
 
+    it('a form with too many fields → 400', async () => {
+      const body = form(['file', new Blob([video]), 'a.mp4']);
+      for (let i = 0; i < 25; i++) body.append(`note${i}`, 'x');
+      const res = await post(appWith(), body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      await expectNothingNew();
+    });
+
     it('a text file → 415', async () => {
       const res = await post(appWith(), form(['file', new Blob(['hello, this is not a video\n'.repeat(500)]), 'notes.mp4']));
       expect(res.status).toBe(415);

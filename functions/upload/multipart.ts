@@ -69,7 +69,7 @@ export async function receiveOneFile<T>(
     stored.catch(() => file.resume()); // keep parsing so the request can be answered
   });
   parser.on('filesLimit', () => fail(badRequest('Send exactly one file; this request has several.')));
-  parser.on('partsLimit', () => fail(tooLarge(limits.maxFileBytes)));
+  parser.on('partsLimit', () => fail(badRequest('Too many form parts.')));
   parser.on('fieldsLimit', () => fail(badRequest('Too many form fields.')));
 
   const finished = new Promise<void>((resolve, reject) => {
