@@ -2,36 +2,19 @@
  * B4: a clip through `make dev`'s runtime, from upload accepted (202) to its email in the outbox,
  * against the convert step's own time for it: what the broker, the hops and notify add.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, readdir, rm, mkdir } from 'node:fs/promises';
 import { watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { startRuntime } from '../test/runtime';
 import { benchVideo } from './inputs';
 import { median, type Row } from './measure';
 
 export async function benchPipeline({ seconds, runs }: { seconds: number; runs: number }): Promise<Row> {
   const dir = await mkdtemp(join(tmpdir(), 'earshot-bench-pipeline-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'local/runtime.ts'], {
-    env: { ...process.env, DATA_DIR: dir, EARSHOT_PORT: '0', LOG_LEVEL: 'info', EARSHOT_IDLE_SECONDS: '600' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const { child, ready, lines, token } = await startRuntime(dir, { EARSHOT_IDLE_SECONDS: '600' });
   try {
-    const lines: Record<string, unknown>[] = [];
-    const ready = await new Promise<{ functions: Record<string, string>; outbox: string }>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (!line.startsWith('{')) return;
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        lines.push(entry);
-        if (entry.msg === 'ready') resolve(entry as never);
-      });
-      child.once('exit', (code) => reject(new Error(`runtime exited with ${code}`)));
-    });
-    const [email, password] = (await readFile(join(dir, 'demo-user.txt'), 'utf8')).trim().split('\n');
-    const login = await fetch(`${ready.functions.login}/login`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${email}:${password}`).toString('base64')}` } });
-    const { token } = (await login.json()) as { token: string };
     const video = new Uint8Array(await readFile(await benchVideo(seconds)));
     await mkdir(ready.outbox, { recursive: true });
 

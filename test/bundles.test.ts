@@ -13,28 +13,8 @@ import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
 import { functionNames } from '../tools/build';
 import { ffmpegPath, makeVideo } from './media';
+import { startBundle } from './processes';
 import { audience, tempDir } from './support';
-
-interface Started {
-  child: ChildProcess;
-  port: number;
-  lines: Record<string, unknown>[];
-}
-
-/** Starts `node dist/<name>.js` with exactly `env` (plus PATH) and waits for its "listening" line. */
-async function start(name: string, env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [`dist/${name}.js`], { env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...env } });
-  const lines: Record<string, unknown>[] = [];
-  const reader = createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    reader.on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === 'listening') resolve({ child, port: entry.port as number, lines });
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${JSON.stringify(lines)}`)));
-  });
-}
 
 const exitCode = async (child: ChildProcess): Promise<number | null> => child.exitCode ?? ((await once(child, 'exit')) as [number | null])[0];
 
@@ -80,9 +60,9 @@ describe('function bundles', () => {
   });
 
   it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
-    const { child, port } = await start(name, { DATA_DIR: dataDir, ...env[name] });
+    const { child, url } = await startBundle(name, { DATA_DIR: dataDir, ...env[name] });
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const res = await fetch(`${url}/healthz`);
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ status: 'ok' });
     } finally {
@@ -146,7 +126,7 @@ describe('function bundles', () => {
     afterAll(() => new Promise((resolve) => sink.close(resolve)));
 
     it('finishes the upload in flight before exiting', async () => {
-      const { child, port } = await start('upload', { DATA_DIR: dataDir, K_SINK: sinkUrl });
+      const { child, url } = await startBundle('upload', { DATA_DIR: dataDir, K_SINK: sinkUrl });
       const key = await loadSigningKey(undefined, dataDir);
       const { token } = await tokenIssuer(key, audience, 600)({ id: 'u1', email: 'u1@example.com', role: 'user' });
       const video = await readFile(await makeVideo(`${dataDir}/drain.mp4`, { seconds: 1 }));
@@ -159,7 +139,7 @@ describe('function bundles', () => {
           push = (chunk) => (chunk ? controller.enqueue(chunk) : controller.close());
         },
       });
-      const response = fetch(`http://127.0.0.1:${port}/upload`, {
+      const response = fetch(`${url}/upload`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
         body,

@@ -2,21 +2,14 @@
  * `make dev`'s runtime as a child process, over real HTTP: the pipeline end to end, a corrupt
  * video, a SIGKILL with an event in flight, and scale to zero.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodedSeconds, makeVideo } from './media';
+import { startRuntime as start, type Runtime } from './runtime';
 import { tempDir } from './support';
-
-interface Runtime {
-  child: ChildProcess;
-  ready: { broker: string; functions: Record<string, string>; outbox: string; recovered: number };
-  lines: Record<string, unknown>[];
-  token: string;
-}
 
 const running: ChildProcess[] = [];
 afterEach(async () => {
@@ -29,31 +22,9 @@ afterEach(async () => {
 });
 
 async function startRuntime(dataDir: string, env: Record<string, string> = {}, viaMake = false): Promise<Runtime> {
-  const command = viaMake ? ['make', ['--no-print-directory', 'dev']] : [process.execPath, ['--import', 'tsx', 'local/runtime.ts']];
-  const child = spawn(command[0] as string, command[1] as string[], {
-    env: { ...process.env, DATA_DIR: dataDir, EARSHOT_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: viaMake, // make's children are stopped as a group
-  });
-  running.push(child);
-  const lines: Record<string, unknown>[] = [];
-  const ready = await new Promise<Runtime['ready']>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === 'ready') resolve(entry as unknown as Runtime['ready']);
-    });
-    child.once('exit', (code) => reject(new Error(`runtime exited with ${code}`)));
-  });
-  const [email, password] = (await readFile(join(dataDir, 'demo-user.txt'), 'utf8')).trim().split('\n');
-  const login = await fetch(`${ready.functions.login}/login`, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${email}:${password}`).toString('base64')}` },
-  });
-  expect(login.status).toBe(200);
-  const { token } = (await login.json()) as { token: string };
-  return { child, ready, lines, token };
+  const runtime = await start(dataDir, env, viaMake);
+  running.push(runtime.child);
+  return runtime;
 }
 
 const upload = async (rt: Runtime, path: string, name: string) => {
