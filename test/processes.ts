@@ -17,7 +17,8 @@ export interface StartedFunction {
 export async function startBundle(name: string, env: Record<string, string>): Promise<StartedFunction> {
   const child = spawn(process.execPath, [`dist/${name}.js`], {
     env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    // The IPC channel makes the function exit with this process, even if a test is cut short.
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   const lines: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve, reject) => {
