@@ -96,6 +96,17 @@ function deadLetterSuite(store: string, open: (dir: string) => Promise<DeadLette
       expect((await asAdmin(`/dead-letters/${letter!.id}`)).status).toBe(200);
     });
 
+    it('keeps letters before it knows the broker, and answers replays 503 until then', async () => {
+      const early = createApp({ letters, verify: keys.verify, log });
+      expect((await early.request('/', deadDelivery())).status).toBe(202);
+      const [letter] = (await (await early.request('/dead-letters', { headers: { authorization: `Bearer ${admin}` } })).json()) as { id: string }[];
+      const res = await early.request(`/dead-letters/${letter!.id}/replay`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/K_SINK/);
+      expect((await asAdmin(`/dead-letters/${letter!.id}`)).status).toBe(200);
+    });
+
     it('keeps even what is not a CloudEvent, for a human to look at', async () => {
       expect((await app.request('/', { method: 'POST', body: 'garbage', headers: { 'content-type': 'text/plain' } })).status).toBe(202);
     });

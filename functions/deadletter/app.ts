@@ -11,8 +11,8 @@ import type { DeadLetter, DeadLetterStore } from './letters';
 export interface DeadLetterDeps {
   letters: DeadLetterStore;
   verify: VerifyToken;
-  /** Sends a stored delivery back into the broker. */
-  replay: (headers: Record<string, string>, body: Uint8Array<ArrayBuffer>) => Promise<void>;
+  /** Sends a stored delivery back into the broker; absent until the broker's address is known. */
+  replay?: (headers: Record<string, string>, body: Uint8Array<ArrayBuffer>) => Promise<void>;
   log: Logger;
 }
 
@@ -52,6 +52,9 @@ export function createApp({ letters, verify, replay, log }: DeadLetterDeps) {
   app.post('/dead-letters/:id/replay', async (c) => {
     const letter = await letters.get(c.req.param('id'));
     if (!letter) throw notFound('No such dead letter.');
+    if (!replay) {
+      throw new Problem({ status: 503, title: 'Service Unavailable', detail: 'No broker to replay into yet (K_SINK is not set); the dead letter is kept.', headers: { 'retry-after': '30' } });
+    }
     const { headers, body } = withoutErrors(letter);
     try {
       await replay(headers, body);
