@@ -4,7 +4,7 @@
  * truth). DRY_RUN=1 prints them instead of running them.
  */
 import { spawnSync } from 'node:child_process';
-import { readManifests } from '../local/topology';
+import { readManifests, type Manifest } from '../local/topology';
 
 export interface Target {
   namespace: string;
@@ -21,70 +21,93 @@ export interface Step {
   mayFail?: boolean;
 }
 
-const refToSink = (ref: { kind: string; name: string }) => `${ref.kind === 'Service' ? 'ksvc' : ref.kind.toLowerCase()}:${ref.name}`;
-
+/**
+ * Each step needs only what earlier steps made, on an empty namespace and again on an update:
+ * 1. the RabbitMQ cluster and broker config, the ConfigMap, and the operator's Secret;
+ * 2. the Broker's dead-letter sink (deadletter), which starts without K_SINK: the Broker
+ *    resolves it, and its own SinkBinding comes later (kn has no way round this cycle);
+ * 3. the Broker, then a wait until it is Ready (RabbitMQ up, address known, dead-letter sink
+ *    resolved): a SinkBinding injects K_SINK only when its sink has an address;
+ * 4. the SinkBindings: Knative's webhook resolves a binding's sink when it admits the subject,
+ *    so upload, which refuses to start without K_SINK, gets it when it is created next; the
+ *    binding patches the already running deadletter, and is waited for (a binding is Ready only
+ *    once its subject exists, so upload's is waited for at the end);
+ * 5. the other Services (`kn service apply` waits for each to be Ready);
+ * 6. the Triggers, whose subscribers now exist, then a wait for the bindings and Triggers.
+ * The Broker, SinkBindings and Triggers are applied from their files with kubectl: `kn broker
+ * create` and `kn source binding create` drop the files' labels, and kn has no Trigger flags for
+ * delivery or annotations. undeployPlan runs the same groups in reverse.
+ */
 export function deployPlan({ namespace, registry, tag, mysqlProxy = false }: Target): Step[] {
-  const all = [...readManifests('knative'), ...(mysqlProxy ? readManifests('knative/mysql') : []), ...readManifests('eventing')];
+  const { config, rabbitmq, broker, bindings, triggers, first, rest } = layout(mysqlProxy);
   const ns = ['--namespace', namespace];
-  const services = all.filter((m) => m.kind === 'Service');
-  const bindings = all.filter((m) => m.kind === 'SinkBinding');
-  const [broker] = all.filter((m) => m.kind === 'Broker');
-  if (!broker) throw new Error('no Broker in eventing/');
-  const config = all.find((m) => m.kind === 'ConfigMap')!;
-  const delivery = broker.spec.delivery;
+  const apply = (file: string): Step => ({ command: ['kubectl', 'apply', ...ns, '-f', file] });
+  const ready = (objects: Manifest[], timeout: string): Step => ({
+    command: ['kubectl', 'wait', ...ns, '--for=condition=Ready', `--timeout=${timeout}`, ...objects.map((m) => `${m.kind.toLowerCase()}/${m.metadata.name}`)],
+  });
+  const service = (s: Manifest): Step => ({
+    command: ['kn', 'service', 'apply', s.metadata.name, '--filename', s.file, '--image', `${registry}/${s.metadata.name}:${tag}`, ...ns],
+  });
 
   return [
     { command: ['kubectl', 'create', 'namespace', namespace], unless: ['kubectl', 'get', 'namespace', namespace] },
-    { command: ['kubectl', 'apply', ...ns, '-f', 'eventing/rabbitmq.yaml'] },
-    { command: ['kubectl', 'apply', ...ns, '-f', config.file] },
+    ...fileSteps(rabbitmq, apply),
+    apply(config.file),
     // The Secret holds credentials: the operator creates it (from knative/secret.template.yaml).
     { command: ['kubectl', 'get', 'secret', 'earshot-secrets', ...ns, '-o', 'name'] },
-    ...bindings.flatMap((b): Step[] => {
-      const flags = [
-        '--subject', `${b.spec.subject.kind}:${b.spec.subject.apiVersion}:${b.spec.subject.name}`,
-        '--sink', refToSink(b.spec.sink.ref),
-        ...ns,
-      ];
-      return [
-        { command: ['kn', 'source', 'binding', 'create', b.metadata.name, ...flags], unless: ['kn', 'source', 'binding', 'describe', b.metadata.name, ...ns] },
-        { command: ['kn', 'source', 'binding', 'update', b.metadata.name, ...flags] },
-      ];
-    }),
-    ...services.map((s): Step => ({
-      command: ['kn', 'service', 'apply', s.metadata.name, '--filename', s.file, '--image', `${registry}/${s.metadata.name}:${tag}`, ...ns],
-    })),
-    {
-      command: [
-        'kn', 'broker', 'create', broker.metadata.name,
-        '--class', broker.metadata.annotations!['eventing.knative.dev/broker.class']!,
-        '--broker-config', `${broker.spec.config.apiVersion}:${broker.spec.config.kind}:${broker.spec.config.name}:${namespace}`,
-        '--retry', String(delivery.retry),
-        '--backoff-policy', delivery.backoffPolicy,
-        '--backoff-delay', delivery.backoffDelay,
-        '--dl-sink', refToSink(delivery.deadLetterSink.ref),
-        ...ns,
-      ],
-      // A broker's spec is immutable: create it once, recreate it to change it.
-      unless: ['kn', 'broker', 'describe', broker.metadata.name, ...ns],
-    },
-    // kn has no flags for Trigger delivery or annotations.
-    { command: ['kubectl', 'apply', ...ns, '-f', 'eventing/triggers.yaml'] },
+    ...first.map(service),
+    apply(broker.file),
+    // A new RabbitmqCluster takes minutes to start.
+    ready([broker], '15m'),
+    ...fileSteps(bindings, apply),
+    // deadletter's binding: proves the Broker resolves as a sink before anything relies on it.
+    ready(bindings.filter((b) => first.some((s) => s.metadata.name === b.spec.subject.name)), '5m'),
+    ...rest.map(service),
+    ...fileSteps(triggers, apply),
+    ready([...bindings, ...triggers], '5m'),
   ];
 }
 
 export function undeployPlan({ namespace, mysqlProxy = false }: Target): Step[] {
-  const all = [...readManifests('knative'), ...(mysqlProxy ? readManifests('knative/mysql') : []), ...readManifests('eventing')];
+  const { config, rabbitmq, broker, bindings, triggers, first, rest } = layout(mysqlProxy);
   const ns = ['--namespace', namespace];
-  const named = (kind: string) => all.filter((m) => m.kind === kind).map((m) => m.metadata.name);
+  const remove = (file: string): Step => ({ command: ['kubectl', 'delete', ...ns, '--ignore-not-found', '-f', file], mayFail: true });
+  const service = (s: Manifest): Step => ({ command: ['kn', 'service', 'delete', s.metadata.name, ...ns], mayFail: true });
   return [
-    { command: ['kubectl', 'delete', ...ns, '--ignore-not-found', '-f', 'eventing/triggers.yaml'], mayFail: true },
-    ...named('Broker').map((name) => ({ command: ['kn', 'broker', 'delete', name, ...ns], mayFail: true })),
-    ...named('Service').map((name) => ({ command: ['kn', 'service', 'delete', name, ...ns], mayFail: true })),
-    ...named('SinkBinding').map((name) => ({ command: ['kn', 'source', 'binding', 'delete', name, ...ns], mayFail: true })),
-    { command: ['kubectl', 'delete', ...ns, '--ignore-not-found', '-f', 'knative/config.yaml'], mayFail: true },
-    { command: ['kubectl', 'delete', ...ns, '--ignore-not-found', '-f', 'eventing/rabbitmq.yaml'], mayFail: true },
+    ...fileSteps(triggers, remove),
+    ...[...rest].reverse().map(service),
+    ...fileSteps(bindings, remove),
+    remove(broker.file),
+    ...first.map(service),
+    remove(config.file),
+    ...fileSteps(rabbitmq, remove),
   ];
 }
+
+/** The manifests, grouped in the order a deploy needs them. */
+function layout(mysqlProxy: boolean) {
+  const all = [...readManifests('knative'), ...(mysqlProxy ? readManifests('knative/mysql') : []), ...readManifests('eventing')];
+  const ofKind = (...kinds: string[]) => all.filter((m) => kinds.includes(m.kind));
+  const [broker] = ofKind('Broker');
+  const [config] = ofKind('ConfigMap');
+  if (!broker || !config) throw new Error('deploy: eventing/ needs a Broker and knative/ a ConfigMap');
+  const deadLetterSink = broker.spec.delivery?.deadLetterSink?.ref?.name as string | undefined;
+  const services = ofKind('Service');
+  // mysql-proxy before login, which reads users through it.
+  const rest = services.filter((s) => s.metadata.name !== deadLetterSink).sort((a, b) => Number(b.file.includes('/mysql/')) - Number(a.file.includes('/mysql/')));
+  return {
+    config,
+    rabbitmq: ofKind('RabbitmqCluster', 'RabbitmqBrokerConfig'),
+    broker,
+    bindings: ofKind('SinkBinding'),
+    triggers: ofKind('Trigger'),
+    first: services.filter((s) => s.metadata.name === deadLetterSink),
+    rest,
+  };
+}
+
+/** One step per file that holds any of these objects, in file order. */
+const fileSteps = (objects: Manifest[], step: (file: string) => Step) => [...new Set(objects.map((m) => m.file))].map(step);
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
 export const shellLine = ({ command, unless }: Step) =>
