@@ -1,6 +1,7 @@
-/** Every function bundle builds, holds only what it imports, starts with only its env, and drains on SIGTERM. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/** Every function bundle builds, holds only what it imports, starts with only its env on the images' Node, and drains on SIGTERM. */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -13,7 +14,9 @@ import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
 import { functionNames } from '../tools/build';
 import { ffmpegPath, makeVideo } from './media';
+import { imageNode, imageNodeMajor } from './image-node';
 import { startBundle } from './processes';
+import { describeWithService } from './services';
 import { audience, tempDir } from './support';
 
 const exitCode = async (child: ChildProcess): Promise<number | null> => child.exitCode ?? ((await once(child, 'exit')) as [number | null])[0];
@@ -88,33 +91,6 @@ describe('function bundles', () => {
     expect(JSON.parse(out.trim().split('\n').at(-1)!)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable });
   });
 
-  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])(
-    '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
-    async (name) => {
-      const image = await tempDir('image-');
-      await writeFile(join(image, 'package.json'), '{"type":"module"}');
-      await copyFile(`dist/${name}.js`, join(image, 'main.js'));
-      const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-      const production: Record<string, string> = {
-        PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1',
-        MEDIA_URL: 'mongodb://127.0.0.1:1/earshot', // connected on first use, not at start
-        USERS_DB_URL: 'https://user:password@db.example',
-        JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
-        JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
-        K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
-        FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
-      };
-      const child = spawn(process.execPath, ['main.js'], { cwd: image, env: production });
-      const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
-        child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
-      });
-      child.kill('SIGTERM');
-      expect(first).toMatchObject({ msg: 'listening' });
-      expect(await exitCode(child)).toBe(0);
-    },
-  );
-
   describe('on SIGTERM', () => {
     let sink: ReturnType<typeof createServer>;
     let sinkUrl: string;
@@ -161,3 +137,46 @@ describe('function bundles', () => {
     });
   });
 });
+
+// What the images run: each bundle alone, in production settings, on the Node major the images are
+// built on (knative/Dockerfile), which need not be this machine's. (The embedded SQLite stores are
+// for make dev, on this machine's Node; the images carry no native modules.)
+describeWithService(
+  `Node ${imageNodeMajor}`,
+  existsSync(imageNode),
+  `function bundles as the images run them, on Node ${imageNodeMajor}`,
+  () => {
+    it(`uses Node ${imageNodeMajor}, the major knative/Dockerfile builds on`, () => {
+      expect(execFileSync(imageNode, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]).toBe(imageNodeMajor);
+    });
+
+    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])(
+      '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
+      async (name) => {
+        const image = await tempDir('image-');
+        await writeFile(join(image, 'package.json'), '{"type":"module"}');
+        await copyFile(`dist/${name}.js`, join(image, 'main.js'));
+        const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+        const production: Record<string, string> = {
+          PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1',
+          MEDIA_URL: 'mongodb://127.0.0.1:1/earshot', // connected on first use, not at start
+          USERS_DB_URL: 'https://user:password@db.example',
+          JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
+          JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
+          K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
+          FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
+        };
+        const child = spawn(imageNode, ['main.js'], { cwd: image, env: production });
+        const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+          createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
+          child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+        });
+        expect(first).toMatchObject({ msg: 'listening' });
+        expect((await fetch(`http://127.0.0.1:${first.port}/healthz`)).status).toBe(200);
+        child.kill('SIGTERM');
+        expect(await exitCode(child)).toBe(0);
+      },
+    );
+  },
+  `a test run with the npm registry reachable (it fetches node-${process.platform}-${process.arch}@${imageNodeMajor})`,
+);
