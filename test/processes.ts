@@ -14,8 +14,8 @@ export interface StartedFunction {
   stop(): Promise<number | null>;
 }
 
-export async function startBundle(name: string, env: Record<string, string>, node = process.execPath): Promise<StartedFunction> {
-  const child = spawn(node, [`dist/${name}.js`], {
+export async function startBundle(name: string, env: Record<string, string>): Promise<StartedFunction> {
+  const child = spawn(process.execPath, [`dist/${name}.js`], {
     env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...env },
     // The IPC channel makes the function exit with this process, even if a test is cut short.
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
