@@ -24,16 +24,20 @@ function pin(pid: number, core = 1): boolean {
   }
 }
 
+/** Requests per second, and how many failed: reported, not thrown, so a loaded machine still gets its numbers. */
 async function load(url: string, amount: { seconds: number } | { requests: number }, init: { method?: string; headers: Record<string, string> }) {
   const result = await autocannon({
     url,
     connections: 16,
+    // 16 logins queue behind one core's scrypt: on a busy machine the last waits many seconds.
+    timeout: 120,
     ...('seconds' in amount ? { duration: amount.seconds } : { amount: amount.requests }),
     method: (init.method ?? 'GET') as 'GET',
     headers: init.headers,
   });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
-  return result.requests.total / result.duration;
+  if (result['2xx'] === 0) throw new Error(`${url}: no request succeeded (${result.non2xx} non-2xx answers, ${result.errors} errors)`);
+  const failed = result.non2xx + result.errors;
+  return { rate: result['2xx'] / result.duration, note: failed ? `${failed} of ${result['2xx'] + failed} requests failed or timed out` : undefined };
 }
 
 export async function benchRequests({ seconds }: { seconds: number }): Promise<Row[]> {
@@ -58,8 +62,8 @@ export async function benchRequests({ seconds }: { seconds: number }): Promise<R
       const logins = await load(`${login.url}/login`, { requests: 16 * Math.max(1, Math.round(seconds / 2)) }, { method: 'POST', headers: { authorization: basic } });
       const verified = await load(`${download.url}/jobs/bench-job`, { seconds }, { headers: { authorization: `Bearer ${token}` } });
       return [
-        { id: 'B6', measure: `login (scrypt), concurrency 16, ${core}`, value: logins, unit: 'req/s', target: '—', met: null, note: 'one scrypt (16 MiB, N=2^14 r=8 p=5) per login, by design' },
-        { id: 'B6', measure: `JWT-verified GET /jobs/:id, concurrency 16, ${core}`, value: verified, unit: 'req/s', target: '≥ 5,000/s', met: verified >= 5000 },
+        { id: 'B6', measure: `login (scrypt), concurrency 16, ${core}`, value: logins.rate, unit: 'req/s', target: '—', met: null, note: logins.note ?? 'one scrypt (16 MiB, N=2^14 r=8 p=5) per login, by design' },
+        { id: 'B6', measure: `JWT-verified GET /jobs/:id, concurrency 16, ${core}`, value: verified.rate, unit: 'req/s', target: '≥ 5,000/s', met: verified.rate >= 5000 && !verified.note, note: verified.note },
       ];
     } finally {
       await Promise.all([login.stop(), download.stop()]);
