@@ -7,7 +7,7 @@
 import { describe, it } from 'vitest';
 
 /** How a skipped suite's name ends: " [needs <service>: <command that enables it>]". */
-export const needsMarker = / \[needs (.+): (.+)\]$/;
+export const needsMarker = / \[needs (.+?): (.+)\]$/;
 
 export function describeWithService(service: string, available: boolean, name: string, suite: () => void, enable = 'make services'): void {
   if (available) describe(name, suite);
