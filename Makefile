@@ -9,7 +9,8 @@ NODE_MODULES := node_modules/.package-lock.json
 # tools/k8s-schemas/README.md).
 SCHEMAS ?= tools/k8s-schemas
 KUBECONFORM_VERSION := v0.7.0
-KUBECONFORM ?= $(or $(shell command -v kubeconform),.tools/kubeconform)
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+KUBECONFORM ?= $(or $(shell command -v kubeconform),$(ROOT)/.tools/kubeconform)
 FUNCTIONS := $(patsubst functions/%/main.ts,%,$(wildcard functions/*/main.ts)) mysql-proxy
 TAG ?= latest
 NAMESPACE ?= earshot
@@ -21,7 +22,7 @@ help:
 	@echo "make build                         bundle each function into dist/<name>.js"
 	@echo "make user-add EMAIL=a@b.c [ROLE=admin]   add a user; the password is read from stdin"
 	@echo "make install                       npm ci (the other targets run it when needed)"
-	@echo "make validate                      check knative/ and eventing/ against the CRD schemas (kubeconform)"
+	@echo "make validate                      check knative/ and eventing/: CRD schemas (kubeconform), then Knative's own admission code"
 	@echo "make keys                          print a new JWT key pair for production"
 	@echo "make images REGISTRY=…             build and push one image per function (docker or podman)"
 	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
@@ -61,13 +62,14 @@ user-add: $(NODE_MODULES)
 	@npx tsx functions/login/user-add.ts "$(EMAIL)" "$(or $(ROLE),user)"
 
 .tools/kubeconform:
-	GOBIN=$(CURDIR)/.tools go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	GOBIN=$(ROOT)/.tools go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 
-# Knative's own admission code (tools/admission) checks what the schemas cannot. It needs Go;
-# without Go, validate says so and goes on, except in CI. It is built in this checkout even when
-# make runs elsewhere (make -f path/to/Makefile validate checks the manifests where it runs).
+# Two layers: kubeconform against the newest published CRD schemas (Knative 1.22, kept in
+# tools/k8s-schemas), then Knative's own admission code at the release we build against
+# (tools/admission, v0.48 = Knative 1.21). Both come through Go; without Go, validate says so and
+# goes on, except in CI. Tools are built in this checkout even when make runs elsewhere
+# (make -f path/to/Makefile validate checks the manifests where it runs).
 GO := $(shell command -v go)
-ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 ADMISSION := $(patsubst $(CURDIR)/%,%,$(ROOT)/.tools/admission)
 ADMISSION_SKIPPED := make validate: Go is not installed, so Knative's admission checks were skipped (install Go to run them)
 
@@ -76,11 +78,14 @@ ADMISSION_SKIPPED := make validate: Go is not installed, so Knative's admission 
 	cd tools/admission && GONOSUMDB=knative.dev GOFLAGS=-mod=mod go build -o $(CURDIR)/.tools/admission .
 	@touch $@
 
-validate: $(filter .tools/kubeconform,$(KUBECONFORM))
-	$(KUBECONFORM) -strict -summary -skip ConfigMap,Secret \
-	  -schema-location '$(SCHEMAS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json' knative/ eventing/
+validate:
 ifneq ($(GO),)
-	@$(MAKE) -s -C $(ROOT) .tools/admission
+	@$(MAKE) -s -C $(ROOT) .tools/admission $(if $(filter $(ROOT)/.tools/kubeconform,$(KUBECONFORM)),.tools/kubeconform)
+endif
+	@if command -v "$(KUBECONFORM)" >/dev/null; then \
+	  $(KUBECONFORM) -strict -summary -skip ConfigMap,Secret \
+	    -schema-location '$(SCHEMAS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json' knative/ eventing/; fi
+ifneq ($(GO),)
 	$(ADMISSION) knative/ eventing/
 else
 	@if [ -n "$$CI" ]; then echo "$(ADMISSION_SKIPPED)" >&2; exit 1; fi; echo "$(ADMISSION_SKIPPED)"
