@@ -83,6 +83,16 @@ describe('the deploy plan, replayed on a model namespace', () => {
     expect(namespace.has('Broker', 'earshot') && namespace.has('Trigger', 'convert-on-video-uploaded')).toBe(true);
   });
 
+  it('keeps the files\' labels on everything it makes (kn broker create and kn source binding create would drop them)', () => {
+    const made = [...replay(fresh(), plan).objects.values()].filter((m) => m.kind !== 'Secret');
+    expect(made.length).toBeGreaterThan(10);
+    for (const m of made) expect(m.metadata.labels?.['app.kubernetes.io/part-of'], `${m.kind}/${m.metadata.name}`).toBe('earshot');
+    const old = fresh();
+    replay(old, plan.slice(0, 5));
+    old.run({ command: ['kn', 'broker', 'create', 'earshot', '--class', 'RabbitMQBroker', '--dl-sink', 'ksvc:deadletter', '--namespace', 'media'] });
+    expect(old.objects.get('Broker/earshot')!.metadata.labels).toBeUndefined();
+  });
+
   it('works again on the namespace it made (an update)', () => {
     expect(replay(replay(fresh(), plan), plan).problems()).toEqual([]);
   });
