@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make services`: the real servers the tests use, private to this checkout under .services/
 # and on loopback only: MariaDB on 127.0.0.1:3307, FerretDB (MongoDB wire protocol, on SQLite)
-# on 127.0.0.1:27018.
+# on 127.0.0.1:27018; and schemathesis, the API fuzzer, in a Python venv.
 # Installs what is missing from Debian's packages when run as root (CI); otherwise says what to install.
 # The credentials below are local-development values, not secrets.
 set -euo pipefail
@@ -84,8 +84,26 @@ ferretdb_down() {
   [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && echo "ferretdb: stopped" || true
 }
 
+# schemathesis (PyPI), the API fuzzer the tests run against functions/openapi.yaml; a tool, not a server.
+SCHEMATHESIS_VERSION=4.32.5
+schemathesis_up() {
+  local venv=$root/schemathesis
+  if [ -x "$venv/bin/schemathesis" ] && "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    echo "schemathesis: $SCHEMATHESIS_VERSION in .services/schemathesis"
+    return
+  fi
+  need python3 python3
+  python3 -m venv "$venv" 2>/dev/null || { need_module_venv; python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  echo "schemathesis: $SCHEMATHESIS_VERSION installed in .services/schemathesis"
+}
+need_module_venv() { # Debian's python3 has venv in a package of its own
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq python3-venv >/dev/null; else
+    echo "services: python3 -m venv does not work; install the Debian package python3-venv" >&2; exit 1; fi
+}
+
 case "${1:-up}" in
-  up) mariadb_up; ferretdb_up ;;
+  up) mariadb_up; ferretdb_up; schemathesis_up ;;
   down) mariadb_down; ferretdb_down ;;
   *) echo "usage: tools/services.sh [up|down]" >&2; exit 2 ;;
 esac
