@@ -29,7 +29,7 @@ help:
 	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
 	@echo "make services                      start the real servers the tests use (MariaDB …) under .services/"
 	@echo "make mysql-proxy [MYSQL_URL=…]      serve PlanetScale's HTTP API in front of a MySQL (port 3900)"
-	@echo "make db-migrate                    create the users table in USERS_DB_URL"
+	@echo "make db-migrate                    create the users and login_failures tables in USERS_DB_URL"
 
 # npm ci when node_modules is missing or older than the lockfile.
 $(NODE_MODULES): package-lock.json package.json

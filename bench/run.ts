@@ -15,6 +15,7 @@ import { benchBroker } from './broker';
 import { benchColdStarts } from './coldstart';
 import { benchConvert } from './convert';
 import { benchDir } from './inputs';
+import { benchLoginFlood } from './login-flood';
 import { table, type Row } from './measure';
 import { benchPipeline } from './pipeline';
 import { benchRequests } from './requests';
@@ -48,6 +49,7 @@ if (await mongoReachable()) {
 await step('B4 pipeline', () => benchPipeline({ seconds: 30, runs: 3 }));
 await step('B5 broker', () => benchBroker({ events: 5000, runs: 3 }));
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
+await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`\nearshot benchmarks (${machine}, ${new Date().toISOString()})\n`);

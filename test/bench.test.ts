@@ -4,6 +4,7 @@ import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { benchBroker } from '../bench/broker';
 import { benchColdStarts } from '../bench/coldstart';
 import { benchConvert } from '../bench/convert';
+import { benchLoginFlood } from '../bench/login-flood';
 import type { Row } from '../bench/measure';
 import { table } from '../bench/measure';
 import { benchPipeline } from '../bench/pipeline';
@@ -28,4 +29,5 @@ describe('benchmarks, smoke run', () => {
   it('B4 pipeline overhead', async () => reported(await benchPipeline({ seconds: 2, runs: 1 }), { signed: true }));
   it('B5 broker throughput', async () => reported(await benchBroker({ events: 50, runs: 1 })));
   it('B6 requests per second', async () => reported(await benchRequests({ seconds: 1 })));
+  it('B7 login latency during a wrong-password flood', async () => reported(await benchLoginFlood({ logins: 1, clients: 2 })));
 });

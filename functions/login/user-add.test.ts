@@ -70,7 +70,7 @@ describeWithService('MariaDB', await mysqlReachable(), 'db-migrate and user-add 
   it('creates the table, then a user that login can read', async () => {
     const migrated = await userAdd([], '', proxy.url, 'functions/login/db-migrate.ts');
     expect(migrated.code).toBe(0);
-    expect(migrated.stdout).toMatch(/^users table ready \(MySQL, 127\.0\.0\.1:\d+\)/);
+    expect(migrated.stdout).toMatch(/^users and login_failures tables ready \(MySQL, 127\.0\.0\.1:\d+\)/);
     expect(migrated.stdout).not.toContain('earshot-local-dev');
     const email = `frank.${Date.now()}@example.com`;
     const added = await userAdd([email], 'frank long password', proxy.url);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Role } from '../../../shared/auth';
-import { DuplicateEmail, normalizeEmail, type NewUser, type UserRecord, type UserStore } from './store';
+import { DuplicateEmail, normalizeEmail, type FailureCount, type NewUser, type UserRecord, type UserStore } from './store';
 
 interface Row {
   id: string;
@@ -19,7 +19,13 @@ export class SqliteUserStore implements UserStore {
       password_hash TEXT NOT NULL,
       role TEXT NOT NULL CHECK (role IN ('user', 'admin')),
       created_at INTEGER NOT NULL
-    )`);
+    );
+    CREATE TABLE IF NOT EXISTS login_failures (
+      throttle_key TEXT PRIMARY KEY,
+      failures INTEGER NOT NULL,
+      last_failed_at INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS login_failures_last ON login_failures (last_failed_at)`);
   }
 
   async create(user: NewUser): Promise<UserRecord> {
@@ -43,6 +49,34 @@ export class SqliteUserStore implements UserStore {
 
   async count(): Promise<number> {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM users`).get() as { n: number }).n;
+  }
+
+  async failures(keys: string[]): Promise<FailureCount[]> {
+    if (keys.length === 0) return [];
+    const rows = this.db
+      .prepare(`SELECT throttle_key, failures, last_failed_at FROM login_failures WHERE throttle_key IN (${keys.map(() => '?').join(', ')})`)
+      .all(...keys) as { throttle_key: string; failures: number; last_failed_at: number }[];
+    return rows.map((r) => ({ key: r.throttle_key, failures: r.failures, lastFailedAt: r.last_failed_at }));
+  }
+
+  async recordFailure(key: string, at: number, forgetBefore: number): Promise<void> {
+    // One statement, so processes sharing the file never lose a count.
+    this.db
+      .prepare(
+        `INSERT INTO login_failures (throttle_key, failures, last_failed_at) VALUES (?, 1, ?)
+         ON CONFLICT (throttle_key) DO UPDATE SET
+           failures = CASE WHEN last_failed_at < ? THEN 1 ELSE failures + 1 END,
+           last_failed_at = MAX(last_failed_at, excluded.last_failed_at)`,
+      )
+      .run(key, at, forgetBefore);
+  }
+
+  async clearFailures(key: string): Promise<void> {
+    this.db.prepare(`DELETE FROM login_failures WHERE throttle_key = ?`).run(key);
+  }
+
+  async forgetFailures(before: number): Promise<void> {
+    this.db.prepare(`DELETE FROM login_failures WHERE last_failed_at < ?`).run(before);
   }
 
   async close(): Promise<void> {
