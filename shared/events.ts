@@ -9,7 +9,13 @@ export const EventTypes = {
 } as const;
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];
 
-const owner = z.object({ id: z.string().check(z.minLength(1)), email: z.string().check(z.minLength(3)) });
+/**
+ * Anything in the cluster can post to the broker, so an event is a claim: handlers take its ids
+ * and read owner, address, filename, reason and state from the stores. The other fields are
+ * kept for people reading events (and for consumers of earlier versions), never trusted.
+ * `email` is absent for a job recorded before owner emails were kept.
+ */
+const owner = z.object({ id: z.string().check(z.minLength(1)), email: z.optional(z.string().check(z.minLength(3))) });
 const id = z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/));
 const count = z.int().check(z.gte(0));
 

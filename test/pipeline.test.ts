@@ -55,7 +55,7 @@ function pipelineSuite(backend: string, open: (dir: string) => Promise<Stores>) 
       stores = await open(dir);
       const log = memoryLogger();
       apps = {
-        upload: uploadApp({ ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 50e6, log }),
+        upload: uploadApp({ ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 50e6, limits: { inFlight: 3, perDay: 50 }, log }),
         convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 120 }), leaseMs: 60_000, log }),
         notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(outbox, log), log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('http://localhost:8085') }),
         download: downloadApp({ ...stores, verify: keys.verify, log }),

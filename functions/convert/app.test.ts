@@ -10,7 +10,7 @@ import type { Stores } from '../../shared/stores';
 import { delivery, uploadedEvent } from '../../test/events';
 import { decodedSeconds, ffmpegPath, makeVideo } from '../../test/media';
 import { fileStores, saveMedia } from '../../test/stores';
-import { alice, tempDir } from '../../test/support';
+import { alice, bob, tempDir } from '../../test/support';
 import { createApp } from './app';
 import type { ConvertDeps } from './convert';
 import { mp3Transcoder, type Transcode } from './transcode';
@@ -24,15 +24,15 @@ describe('convert', () => {
 
   const appWith = (overrides: Partial<ConvertDeps> = {}) => {
     const real = mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 });
-    const transcode: Transcode = (input, output) => (transcodes++, real(input, output));
+    const transcode: Transcode = (...args) => (transcodes++, real(...args));
     return createApp({ ...stores, transcode, leaseMs: 60_000, log, ...overrides });
   };
 
   /** Stores a video and its job the way upload does, and returns the event upload would send. */
-  const uploaded = async (path: string, filename = 'clip.mp4') => {
+  const uploaded = async (path: string, filename = 'clip.mp4', ownerEmail: string | null = alice.email) => {
     const videoId = randomUUID();
     await stores.media.put('videos', videoId, { owner: alice.id, filename, contentType: 'video/mp4' }, createReadStream(path));
-    await stores.jobs.create({ id: videoId, owner: alice.id, filename });
+    await stores.jobs.create({ id: videoId, owner: alice.id, ownerEmail: ownerEmail ?? undefined, filename });
     return uploadedEvent({ videoId, owner: { id: alice.id, email: alice.email }, filename, contentType: 'video/mp4', sizeBytes: 1 });
   };
 
@@ -114,6 +114,40 @@ describe('convert', () => {
     const event = uploadedEvent({ videoId: randomUUID(), owner: { id: alice.id, email: alice.email }, filename: 'x.mp4', contentType: 'video/mp4', sizeBytes: 1 });
     const res = await appWith().request('/', delivery(event));
     expect(res.status).toBe(204);
+  });
+
+  it('builds its reply from the job: the event\'s email and filename are claims, not facts', async () => {
+    const event = await uploaded(videos.good, 'lecture.mp4');
+    const forged = { ...event, data: { ...event.data, owner: { id: alice.id, email: 'mallory@evil.example' }, filename: 'Click evil.example.mp4' } };
+    const next = await reply(await appWith().request('/', delivery(forged)));
+    expect(next.data).toMatchObject({ owner: { id: alice.id, email: alice.email }, filename: 'lecture.mp3' });
+    // A redelivery of the settled job is answered from the job too.
+    const again = await reply(await appWith().request('/', delivery(forged)));
+    expect(again.data).toMatchObject({ owner: { id: alice.id, email: alice.email }, filename: 'lecture.mp3' });
+  });
+
+  it('takes a failure reply\'s email and filename from the job as well', async () => {
+    const event = await uploaded(videos.silent, 'mute.mp4');
+    const forged = { ...event, data: { ...event.data, owner: { id: alice.id, email: 'mallory@evil.example' }, filename: 'other.mp4' } };
+    const next = await reply(await appWith().request('/', delivery(forged)));
+    expect(next.type).toBe('dev.earshot.conversion.failed');
+    expect(next.data).toMatchObject({ owner: { id: alice.id, email: alice.email }, filename: 'mute.mp4' });
+  });
+
+  it('drops (204) an event that names someone else\'s job, and converts nothing', async () => {
+    const event = await uploaded(videos.good);
+    const before = transcodes;
+    const forged = { ...event, data: { ...event.data, owner: { id: bob.id, email: bob.email } } };
+    expect((await appWith().request('/', delivery(forged))).status).toBe(204);
+    expect(transcodes).toBe(before);
+    expect((await stores.jobs.get(event.data.videoId))!.status).toBe('uploaded');
+  });
+
+  it('converts a job recorded before owner emails were kept, replying without an email', async () => {
+    const event = await uploaded(videos.good, 'old.mp4', null);
+    const next = await reply(await appWith().request('/', delivery(event)));
+    expect(next.type).toBe('dev.earshot.audio.converted');
+    expect(next.data.owner).toEqual({ id: alice.id });
   });
 
   it('answers 409 (retry later) while another delivery holds the job', async () => {

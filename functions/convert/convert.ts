@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join, parse } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EventTypes, makeEvent, type EarshotEvent, type EventData } from '../../shared/events';
+import { mp3Name } from '../../shared/jobs/mp3-name';
 import type { Job, JobStore, Mp3Result } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import { MediaExists, type MediaStore } from '../../shared/media/store';
+import { tempPrefix } from './sweep';
 import { Unconvertible, type Transcode } from './transcode';
 
 export interface ConvertDeps {
@@ -28,17 +30,20 @@ export type Outcome =
 type Uploaded = EventData<typeof EventTypes.videoUploaded>;
 const source = '/earshot/convert';
 
-/** Idempotent by video id: a converted or failed video gets the same reply again, without work. */
+/**
+ * Idempotent by video id: a converted or failed video gets the same reply again, without work.
+ * The event only names the job; the reply's owner, address and filename are the job's.
+ */
 export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<Outcome> {
   const { jobs, leaseMs } = deps;
   const job = await jobs.get(data.videoId);
   if (!job || job.owner !== data.owner.id) return { kind: 'gone' };
-  const settled = settledReply(job, data);
+  const settled = settledReply(job);
   if (settled) return settled;
 
   if (!(await jobs.startConversion(job.id, leaseMs))) {
     const now = await jobs.get(job.id);
-    return (now && settledReply(now, data)) || (now ? { kind: 'busy' } : { kind: 'gone' });
+    return (now && settledReply(now)) || (now ? { kind: 'busy' } : { kind: 'gone' });
   }
 
   // Renewed while we work: if this process dies, the lease lapses and a redelivery takes over.
@@ -46,32 +51,33 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     jobs.extendConversion(job.id, leaseMs).catch((err: unknown) => deps.log.warn('lease not renewed', { videoId: job.id, err }));
   }, leaseMs / 3);
   try {
-    const mp3 = await convertAndStore(deps, data);
+    const mp3 = await convertAndStore(deps, job);
     await jobs.finishConversion(job.id, mp3);
-    return reply(converted(data, mp3));
+    return reply(converted(job, mp3));
   } catch (err) {
     if (!(err instanceof Unconvertible)) {
       await jobs.releaseConversion(job.id);
       throw err;
     }
     await jobs.failConversion(job.id, err.reason);
-    return reply(failed(data, err.reason));
+    return reply(failed(job, err.reason));
   } finally {
     clearInterval(heartbeat);
   }
 }
 
-async function convertAndStore({ media, transcode, log }: ConvertDeps, data: Uploaded) {
-  const video = await media.stat('videos', data.videoId);
+async function convertAndStore({ media, transcode, log }: ConvertDeps, job: Job) {
+  const video = await media.stat('videos', job.id);
   if (!video) throw new Unconvertible('The uploaded video is no longer stored.');
-  const dir = await mkdtemp(join(tmpdir(), 'earshot-convert-'));
+  const dir = await mkdtemp(join(tmpdir(), tempPrefix));
   try {
     // ffmpeg needs to seek: an MP4 with its index at the end cannot be read from a pipe.
     const input = join(dir, 'input');
     const output = join(dir, 'output.mp3');
     await pipeline(await media.read('videos', video.id), createWriteStream(input));
     const started = performance.now();
-    const { durationSeconds } = await transcode(input, output);
+    // The title comes from the stored name, not the event's.
+    const { durationSeconds } = await transcode(input, output, { title: parse(video.filename).name });
     const sizeBytes = (await stat(output)).size;
     log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, ms: Math.round(performance.now() - started) });
 
@@ -89,25 +95,25 @@ async function convertAndStore({ media, transcode, log }: ConvertDeps, data: Upl
   }
 }
 
-function settledReply(job: Job, data: Uploaded): Outcome | undefined {
-  if (job.status === 'converted' && job.mp3) return reply(converted(data, job.mp3));
-  if (job.status === 'failed') return reply(failed(data, job.failure ?? 'The video could not be converted.'));
+function settledReply(job: Job): Outcome | undefined {
+  if (job.status === 'converted' && job.mp3) return reply(converted(job, job.mp3));
+  if (job.status === 'failed') return reply(failed(job, job.failure ?? 'The video could not be converted.'));
   return undefined;
 }
 
-const mp3Name = (videoName: string) => `${parse(videoName).name || 'audio'}.mp3`;
+const ownerOf = (job: Job) => ({ id: job.owner, ...(job.ownerEmail && { email: job.ownerEmail }) });
 
-const converted = (data: Uploaded, mp3: Mp3Result) =>
-  makeEvent(EventTypes.audioConverted, source, data.videoId, {
-    videoId: data.videoId,
+const converted = (job: Job, mp3: Mp3Result) =>
+  makeEvent(EventTypes.audioConverted, source, job.id, {
+    videoId: job.id,
     mp3Id: mp3.id,
-    owner: data.owner,
-    filename: mp3Name(data.filename),
+    owner: ownerOf(job),
+    filename: mp3Name(job.filename),
     durationSeconds: mp3.durationSeconds,
     sizeBytes: mp3.sizeBytes,
   });
 
-const failed = (data: Uploaded, reason: string) =>
-  makeEvent(EventTypes.conversionFailed, source, data.videoId, { videoId: data.videoId, owner: data.owner, filename: data.filename, reason });
+const failed = (job: Job, reason: string) =>
+  makeEvent(EventTypes.conversionFailed, source, job.id, { videoId: job.id, owner: ownerOf(job), filename: job.filename, reason });
 
 const reply = (event: EarshotEvent): Outcome => ({ kind: 'reply', event });

@@ -20,9 +20,14 @@ describe('notify', () => {
   const appWith = (mailer: Mailer = outboxMailer(outbox, log)) =>
     createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl') });
 
-  const newJob = async () => {
+  /** A job as convert leaves it: converted with its MP3 recorded, or failed with its reason. */
+  const newJob = async ({ status = 'converted', filename = 'talk.mp4', withEmail = true } = {}) => {
     const id = randomUUID();
-    await stores.jobs.create({ id, owner: alice.id, filename: 'talk.mp4' });
+    await stores.jobs.create({ id, owner: alice.id, ...(withEmail && { ownerEmail: alice.email }), filename });
+    if (status === 'uploaded') return id;
+    await stores.jobs.startConversion(id, 60_000);
+    if (status === 'converted') await stores.jobs.finishConversion(id, { id, durationSeconds: 125.4, sizeBytes: 2_000_000 });
+    if (status === 'failed') await stores.jobs.failConversion(id, 'The video has no audio track.');
     return id;
   };
   const owner = { id: alice.id, email: alice.email };
@@ -54,11 +59,66 @@ describe('notify', () => {
   });
 
   it('emails the owner why the conversion failed', async () => {
-    const id = await newJob();
+    const id = await newJob({ status: 'failed' });
     expect((await appWith().request('/', delivery(failed(id)))).status).toBe(200);
     const [mail] = await mailsFor(id);
-    expect(mail!.subject).toMatch(/could not convert/);
+    expect(mail).toMatchObject({ to: alice.email, subject: 'We could not convert your video to talk.mp3' });
     expect(mail!.text).toContain('The video has no audio track.');
+  });
+
+  it('takes recipient, filename, MP3 and reason from the job, not from the event', async () => {
+    const stranger = { id: 'user-mallory', email: 'mallory@evil.example' };
+    const ready = await newJob({ filename: 'lecture.mp4' });
+    const lying = makeEvent(EventTypes.audioConverted, '/earshot/convert', ready, { videoId: ready, mp3Id: ready, owner: stranger, filename: 'Pay at evil.example.mp3', durationSeconds: 1, sizeBytes: 1 });
+    expect((await appWith().request('/', delivery(lying))).status).toBe(200);
+    const [mail] = await mailsFor(ready);
+    expect(mail).toMatchObject({ to: alice.email, subject: 'Your MP3 is ready: lecture.mp3' });
+    expect(mail!.text).toContain('2:05');
+    expect(mail!.text).not.toContain('evil');
+
+    const broken = await newJob({ status: 'failed', filename: 'clip.mov' });
+    const lyingFailure = makeEvent(EventTypes.conversionFailed, '/earshot/convert', broken, { videoId: broken, owner: stranger, filename: 'x.mp4', reason: 'Log in again at https://evil.example' });
+    expect((await appWith().request('/', delivery(lyingFailure))).status).toBe(200);
+    const [failure] = await mailsFor(broken);
+    expect(failure).toMatchObject({ to: alice.email, subject: 'We could not convert your video to clip.mp3' });
+    expect(failure!.text).toContain('The video has no audio track.');
+    expect(failure!.text).not.toContain('evil');
+  });
+
+  it.each([
+    ['audio.converted for a job still uploaded', 'uploaded', converted],
+    ['audio.converted for a failed job', 'failed', converted],
+    ['conversion.failed for a converted job', 'converted', failed],
+    ['conversion.failed for a job still uploaded', 'uploaded', failed],
+  ] as const)('sends nothing for %s: 200 (not retried), logged', async (_case, status, event) => {
+    const id = await newJob({ status });
+    expect((await appWith().request('/', delivery(event(id)))).status).toBe(200);
+    expect(await mailsFor(id)).toEqual([]);
+    expect(log.lines.some((l) => l.msg === 'event does not match the job' && l.videoId === id)).toBe(true);
+  });
+
+  it('sends nothing for audio.converted naming an MP3 the job does not have', async () => {
+    const id = await newJob();
+    const other = makeEvent(EventTypes.audioConverted, '/earshot/convert', id, { videoId: id, mp3Id: 'someone-elses-mp3', owner, filename: 'a.mp3', durationSeconds: 1, sizeBytes: 1 });
+    expect((await appWith().request('/', delivery(other))).status).toBe(200);
+    expect(await mailsFor(id)).toEqual([]);
+    expect((await appWith().request('/', delivery(converted(id)))).status).toBe(200);
+    expect(await mailsFor(id)).toHaveLength(1);
+  });
+
+  it('sends nothing, and says so, for a job recorded before owner emails were kept', async () => {
+    const id = await newJob({ withEmail: false });
+    expect((await appWith().request('/', delivery(converted(id)))).status).toBe(200);
+    expect(await mailsFor(id)).toEqual([]);
+    expect(log.lines.some((l) => l.msg === 'job has no owner email; nobody to tell' && l.videoId === id)).toBe(true);
+  });
+
+  it('shows the filename without control or bidirectional characters', async () => {
+    const id = await newJob({ filename: 'holiday\u202Evid\u0007.mp4' });
+    await appWith().request('/', delivery(converted(id)));
+    const [mail] = await mailsFor(id);
+    expect(mail!.subject).toBe('Your MP3 is ready: holidayvid.mp3');
+    expect(mail!.text).toContain('holidayvid.mp3 (2:05');
   });
 
   it('sends no second email for a redelivered event', async () => {
@@ -97,9 +157,10 @@ describe('notify', () => {
     expect((await appWith().request('/', delivery(converted(id)))).status).toBe(409);
   });
 
-  it('sends nothing for a job that no longer exists', async () => {
+  it('sends nothing for a job that does not exist', async () => {
     const id = randomUUID();
     expect((await appWith().request('/', delivery(converted(id)))).status).toBe(200);
+    expect((await appWith().request('/', delivery(failed(id)))).status).toBe(200);
     expect(await mailsFor(id)).toEqual([]);
   });
 

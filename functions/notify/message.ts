@@ -1,21 +1,22 @@
-import { EventTypes, type AnyEarshotEvent } from '../../shared/events';
+import { mp3Name } from '../../shared/jobs/mp3-name';
+import { displayText } from '../../shared/text';
 import type { Email } from './mail/mailer';
+import type { SettledJob } from './match';
 
-type NotifyEvent = Extract<AnyEarshotEvent, { type: typeof EventTypes.audioConverted | typeof EventTypes.conversionFailed }>;
-
-/** The one email a job gets: the link to its MP3, or why there is none. */
-export function composeEmail(event: NotifyEvent, from: string, downloadUrl: URL): Email {
-  const { owner, videoId, filename } = event.data;
-  if (event.type === EventTypes.audioConverted) {
-    const { mp3Id, durationSeconds, sizeBytes } = event.data;
+/** The one email a job gets: the link to its MP3, or why there is none. Everything in it is the job's. */
+export function composeEmail(job: SettledJob, to: string, from: string, downloadUrl: URL): Email {
+  // The filename is the uploader's text and goes into the subject: no controls, no bidi tricks.
+  const mp3Filename = mp3Name(displayText(job.filename));
+  if (job.status === 'converted') {
+    const { id: mp3Id, durationSeconds, sizeBytes } = job.mp3;
     const link = new URL(`download/${mp3Id}`, downloadUrl.href.endsWith('/') ? downloadUrl : `${downloadUrl.href}/`).href;
     return {
-      to: owner.email,
+      to,
       from,
-      jobId: videoId,
-      subject: `Your MP3 is ready: ${filename}`,
+      jobId: job.id,
+      subject: `Your MP3 is ready: ${mp3Filename}`,
       text: [
-        `Your video is now an MP3: ${filename} (${clock(durationSeconds)}, ${megabytes(sizeBytes)}).`,
+        `Your video is now an MP3: ${mp3Filename} (${clock(durationSeconds)}, ${megabytes(sizeBytes)}).`,
         '',
         `Download it (log in first): ${link}`,
         '',
@@ -26,14 +27,14 @@ export function composeEmail(event: NotifyEvent, from: string, downloadUrl: URL)
     };
   }
   return {
-    to: owner.email,
+    to,
     from,
-    jobId: videoId,
-    subject: `We could not convert your video to ${filename.replace(/\.[^.]*$/, '')}.mp3`,
+    jobId: job.id,
+    subject: `We could not convert your video to ${mp3Filename}`,
     text: [
       'We could not turn your upload into an MP3.',
       '',
-      `Why: ${event.data.reason}`,
+      `Why: ${job.failure ?? 'The video could not be converted.'}`,
       '',
       'Nothing of it is kept for conversion; you can upload another file at any time.',
       '',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ describe('upload', () => {
       verify: keys.verify,
       emit: async (event) => void emitted.push(event),
       maxUploadBytes: 10 * 1024 * 1024,
+      limits: { inFlight: 1000, perDay: 1000 },
       log,
       ...overrides,
     });
@@ -56,7 +58,7 @@ describe('upload', () => {
 
     const stored = await stores.media.stat('videos', body.videoId);
     expect(stored).toMatchObject({ owner: alice.id, filename: 'holiday.mp4', contentType: 'video/mp4', length: video.length });
-    expect(await stores.jobs.get(body.videoId)).toMatchObject({ status: 'uploaded', owner: alice.id, filename: 'holiday.mp4' });
+    expect(await stores.jobs.get(body.videoId)).toMatchObject({ status: 'uploaded', owner: alice.id, ownerEmail: alice.email, filename: 'holiday.mp4' });
     expect(emitted).toEqual([
       expect.objectContaining({
         type: 'dev.earshot.video.uploaded',
@@ -175,6 +177,93 @@ describe('upload', () => {
       expect(withdrawn).toBeDefined();
       const id = String(withdrawn!.eventId).split('.')[0]!;
       expect(await stores.jobs.get(id)).toBeNull();
+    });
+  });
+
+  describe('per-user limits', () => {
+    /** A user of their own per test, so counts start at zero. */
+    const someone = async () => {
+      const user = { id: `user-${randomUUID()}`, email: `${randomUUID()}@example.com`, role: 'user' as const };
+      return { user, token: await keys.tokenFor(user) };
+    };
+    const postAs = (app: ReturnType<typeof createApp>, as: string, body: BodyInit = form(['file', new Blob([video]), 'a.mp4'])) =>
+      app.request('/upload', { method: 'POST', body, headers: { authorization: `Bearer ${as}` } });
+    const idOf = async (res: Response) => ((await res.json()) as { videoId: string }).videoId;
+    const expectRefused = async (res: Response, limit: string) => {
+      expect(res.status).toBe(429);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/limit is \d+\. .*Nothing was stored\./);
+      expect(log.lines.findLast((l) => l.msg === 'upload limit reached')).toMatchObject({ limit });
+    };
+
+    it('refuses an upload over the in-flight limit (429, Retry-After), storing nothing; a finished conversion frees a place', async () => {
+      const app = appWith({ limits: { inFlight: 2, perDay: 100 } });
+      const { token: as } = await someone();
+      const [first, second] = [await idOf(await postAs(app, as)), await idOf(await postAs(app, as))];
+      const before = await storedFiles(dir);
+      emitted = [];
+
+      const refused = await postAs(app, as);
+      await expectRefused(refused, 'MAX_UPLOADS_IN_FLIGHT');
+      expect(refused.headers.get('retry-after')).toBe('30');
+      expect(await storedFiles(dir)).toEqual(before);
+      expect(emitted).toEqual([]);
+
+      await stores.jobs.startConversion(first, 60_000); // converting still counts
+      await expectRefused(await postAs(app, as), 'MAX_UPLOADS_IN_FLIGHT');
+      await stores.jobs.finishConversion(first, { id: first, durationSeconds: 1, sizeBytes: 1 });
+      expect((await postAs(app, as)).status).toBe(202);
+      await stores.jobs.startConversion(second, 60_000);
+      await stores.jobs.failConversion(second, 'The video has no audio track.');
+      expect((await postAs(app, as)).status).toBe(202);
+    });
+
+    it('refuses an upload over the daily limit until the oldest upload of the day leaves the window', async () => {
+      const app = appWith({ limits: { inFlight: 100, perDay: 2 } });
+      const { token: as } = await someone();
+      const first = await idOf(await postAs(app, as));
+      await postAs(app, as);
+      await stores.jobs.startConversion(first, 60_000);
+      await stores.jobs.finishConversion(first, { id: first, durationSeconds: 1, sizeBytes: 1 }); // done, still today's
+
+      const refused = await postAs(app, as);
+      await expectRefused(refused, 'MAX_UPLOADS_PER_DAY');
+      const created = (await stores.jobs.get(first))!.createdAt.getTime();
+      const untilFree = (created + 24 * 3600_000 - Date.now()) / 1000;
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(Math.floor(untilFree));
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(Math.ceil(untilFree) + 1);
+    });
+
+    it('counts per user: someone else still uploads', async () => {
+      const app = appWith({ limits: { inFlight: 1, perDay: 1 } });
+      const [a, b] = [await someone(), await someone()];
+      expect((await postAs(app, a.token)).status).toBe(202);
+      expect((await postAs(app, a.token)).status).toBe(429);
+      expect((await postAs(app, b.token)).status).toBe(202);
+    });
+
+    it('checks before reading the body', async () => {
+      const app = appWith({ limits: { inFlight: 1, perDay: 100 } });
+      const { token: as } = await someone();
+      await postAs(app, as);
+      let pulled = false;
+      const body = new ReadableStream({ pull: () => void (pulled = true) }, { highWaterMark: 0 });
+      const res = await app.request('/upload', {
+        method: 'POST',
+        body,
+        duplex: 'half',
+        headers: { authorization: `Bearer ${as}`, 'content-type': 'multipart/form-data; boundary=x' },
+      } as RequestInit);
+      expect(res.status).toBe(429);
+      expect(pulled).toBe(false);
+    });
+
+    it('lets no more than the limit through when one user sends many uploads at once', async () => {
+      const app = appWith({ limits: { inFlight: 2, perDay: 100 } });
+      const { user, token: as } = await someone();
+      const statuses = await Promise.all(Array.from({ length: 6 }, async () => (await postAs(app, as)).status));
+      expect(statuses.sort()).toEqual([202, 202, 429, 429, 429, 429]);
+      expect(await stores.jobs.countUploads(user.id, new Date(0))).toMatchObject({ total: 2, inFlight: 2 });
     });
   });
 });

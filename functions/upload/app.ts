@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
 import { functionApp, type FunctionEnv } from '../../shared/app';
 import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
 import { EventTypes, makeEvent } from '../../shared/events';
@@ -7,6 +8,7 @@ import type { Logger } from '../../shared/log';
 import type { MediaInfo, MediaStore } from '../../shared/media/store';
 import { Problem } from '../../shared/problem';
 import type { Emit } from '../../shared/broker';
+import { uploadLimiter, type UploadLimits } from './limits';
 import { receiveOneFile } from './multipart';
 import { sniffMedia } from './sniff';
 
@@ -16,6 +18,7 @@ export interface UploadDeps {
   verify: VerifyToken;
   emit: Emit;
   maxUploadBytes: number;
+  limits: UploadLimits;
   /** Where clients reach the download function; status URLs are relative without it. */
   downloadUrl?: URL;
   log: Logger;
@@ -23,10 +26,21 @@ export interface UploadDeps {
 
 type Env = FunctionEnv & AuthEnv;
 
-export function createApp({ media, jobs, verify, emit, maxUploadBytes, downloadUrl, log }: UploadDeps) {
+export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, downloadUrl, log }: UploadDeps) {
   const app = functionApp<Env>(log);
+  const limiter = uploadLimiter(jobs, limits, log);
 
-  app.post('/upload', bearerAuth(verify), async (c) => {
+  /** Before the body is read: a user over a limit costs a count, and nothing is stored. */
+  const withinLimits: MiddlewareHandler<Env> = async (c, next) => {
+    const release = await limiter.admit(c.get('user').id);
+    try {
+      await next();
+    } finally {
+      release();
+    }
+  };
+
+  app.post('/upload', bearerAuth(verify), withinLimits, async (c) => {
     const user = c.get('user');
     const videoId = randomUUID();
 
@@ -48,7 +62,8 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, downloadU
       (stored) => media.delete('videos', stored.id),
     );
 
-    await jobs.create({ id: videoId, owner: user.id, filename: video.filename });
+    // The address as the verified token gave it: notify mails this one, never an event's.
+    await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename });
     const event = makeEvent(EventTypes.videoUploaded, '/earshot/upload', videoId, {
       videoId,
       owner: { id: user.id, email: user.email },

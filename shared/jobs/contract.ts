@@ -11,15 +11,46 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
     });
     afterAll(() => jobs?.close());
 
-    const newJob = async () => (await jobs.create({ id: randomUUID(), owner: 'owner-1', filename: 'clip.mp4' })).id;
+    const newJob = async () => (await jobs.create({ id: randomUUID(), owner: 'owner-1', ownerEmail: 'owner-1@example.com', filename: 'clip.mp4' })).id;
+    const tick = () => new Promise((r) => setTimeout(r, 5));
     const mp3 = (id: string) => ({ id, durationSeconds: 61.25, sizeBytes: 123_456 });
 
     it('creates an uploaded job and reads it back', async () => {
       const id = await newJob();
       const job = await jobs.get(id);
-      expect(job).toMatchObject({ id, owner: 'owner-1', filename: 'clip.mp4', status: 'uploaded' });
+      expect(job).toMatchObject({ id, owner: 'owner-1', ownerEmail: 'owner-1@example.com', filename: 'clip.mp4', status: 'uploaded' });
       expect(job!.createdAt).toBeInstanceOf(Date);
       expect(job).not.toHaveProperty('mp3');
+    });
+
+    it('keeps no owner email for a job created without one', async () => {
+      const id = randomUUID();
+      await jobs.create({ id, owner: 'owner-1', filename: 'clip.mp4' });
+      expect(await jobs.get(id)).not.toHaveProperty('ownerEmail');
+    });
+
+    it('counts an owner\'s uploads since a time, those in flight, and the oldest', async () => {
+      const owner = `counted-${randomUUID()}`;
+      const create = async () => (await jobs.create({ id: randomUUID(), owner, ownerEmail: 'c@example.com', filename: 'a.mp4' })).id;
+      expect(await jobs.countUploads(owner, new Date(0))).toEqual({ total: 0, inFlight: 0, oldest: null });
+
+      const early = await create();
+      await tick();
+      const since = new Date();
+      await tick();
+      const [converting, converted, failed, waiting] = [await create(), await create(), await create(), await create()];
+      await jobs.create({ id: randomUUID(), owner: `other-${randomUUID()}`, filename: 'b.mp4' });
+      await jobs.startConversion(converting, 60_000);
+      for (const id of [converted, failed]) await jobs.startConversion(id, 60_000);
+      await jobs.finishConversion(converted, { id: converted, durationSeconds: 1, sizeBytes: 1 });
+      await jobs.failConversion(failed, 'x');
+
+      const counts = await jobs.countUploads(owner, since);
+      expect(counts).toMatchObject({ total: 4, inFlight: 2 });
+      expect(counts.oldest!.getTime()).toBe((await jobs.get(converting))!.createdAt.getTime());
+      expect(counts.oldest!.getTime()).toBeGreaterThanOrEqual(since.getTime());
+      expect(await jobs.countUploads(owner, new Date(0))).toMatchObject({ total: 5, inFlight: 3, oldest: (await jobs.get(early))!.createdAt });
+      expect((await jobs.get(waiting))!.status).toBe('uploaded');
     });
 
     it('answers null for an unknown job', async () => {

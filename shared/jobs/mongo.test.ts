@@ -1,4 +1,4 @@
-import { afterAll } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { dropDatabase, mongoReachable, mongoTestUrl } from '../../test/mongo';
 import { describeWithService } from '../../test/services';
 import { closeMongo, mongoDb } from '../mongo';
@@ -12,5 +12,14 @@ describeWithService('the MongoDB-wire server', await mongoReachable(), 'jobs in 
     await closeMongo(url);
     await dropDatabase(url);
   });
-  jobStoreContract('a MongoDB collection', async () => new MongoJobStore(async () => (await mongoDb(url)).db));
+  const connect = async () => (await mongoDb(url)).db;
+  jobStoreContract('a MongoDB collection', async () => new MongoJobStore(connect));
+
+  it('reads a job written before owner emails were kept as one without an email', async () => {
+    const now = new Date();
+    await (await connect()).collection('jobs').insertOne({ _id: 'written-before' as never, owner: 'u1', filename: 'a.mp4', status: 'uploaded', createdAt: now, updatedAt: now, mp3: null, failure: null });
+    const job = await new MongoJobStore(connect).get('written-before');
+    expect(job).toMatchObject({ id: 'written-before', owner: 'u1', filename: 'a.mp4', status: 'uploaded' });
+    expect(job).not.toHaveProperty('ownerEmail');
+  });
 });

@@ -1,9 +1,11 @@
 import type { Collection, Db } from 'mongodb';
-import type { Job, JobStatus, JobStore, Mp3Result, NotificationClaim } from './store';
+import type { Job, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, UploadCounts } from './store';
 
 interface JobDocument {
   _id: string;
   owner: string;
+  /** Absent on documents written before it was kept. */
+  ownerEmail?: string | null;
   filename: string;
   status: JobStatus;
   createdAt: Date;
@@ -33,12 +35,24 @@ interface NotificationDocument {
  * themselves (see GridFSMediaStore).
  */
 export class MongoJobStore implements JobStore {
+  private ownerIndex?: Promise<unknown>;
+
   /** `connect` is called on each use, so a process starts even while MongoDB is down. */
   constructor(private readonly connect: () => Promise<Db>) {}
 
-  async create(job: { id: string; owner: string; filename: string }): Promise<Job> {
+  async create(job: NewJob): Promise<Job> {
     const now = new Date();
-    const doc: JobDocument = { _id: job.id, owner: job.owner, filename: job.filename, status: 'uploaded', createdAt: now, updatedAt: now, mp3: null, failure: null };
+    const doc: JobDocument = {
+      _id: job.id,
+      owner: job.owner,
+      ownerEmail: job.ownerEmail ?? null,
+      filename: job.filename,
+      status: 'uploaded',
+      createdAt: now,
+      updatedAt: now,
+      mp3: null,
+      failure: null,
+    };
     await (await this.jobs()).insertOne(doc);
     return toJob(doc);
   }
@@ -55,6 +69,23 @@ export class MongoJobStore implements JobStore {
       db.collection<LeaseDocument>('job_leases').deleteOne({ _id: id }),
       db.collection<NotificationDocument>('job_notifications').deleteOne({ _id: id }),
     ]);
+  }
+
+  async countUploads(owner: string, since: Date): Promise<UploadCounts> {
+    const jobs = await this.jobs();
+    // Made once per process, on first use: every upload asks, so the count must not scan the collection.
+    this.ownerIndex ??= jobs.createIndex({ owner: 1, createdAt: 1 }).catch((err: unknown) => {
+      this.ownerIndex = undefined;
+      throw err;
+    });
+    await this.ownerIndex;
+    const recent = { owner, createdAt: { $gte: since } };
+    const [total, inFlight, oldest] = await Promise.all([
+      jobs.countDocuments(recent),
+      jobs.countDocuments({ ...recent, status: { $in: ['uploaded', 'converting'] } }),
+      jobs.findOne(recent, { sort: { createdAt: 1 }, projection: { createdAt: 1 } }),
+    ]);
+    return { total, inFlight, oldest: oldest?.createdAt ?? null };
   }
 
   async startConversion(id: string, leaseMs: number): Promise<boolean> {
@@ -154,6 +185,7 @@ function toJob(doc: JobDocument): Job {
   return {
     id: doc._id,
     owner: doc.owner,
+    ...(doc.ownerEmail && { ownerEmail: doc.ownerEmail }),
     filename: doc.filename,
     status: doc.status,
     createdAt: doc.createdAt,

@@ -1,9 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Job, JobStatus, JobStore, Mp3Result, NotificationClaim } from './store';
+import type { Job, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, UploadCounts } from './store';
 
 interface Row {
   id: string;
   owner: string;
+  owner_email: string | null;
   filename: string;
   status: JobStatus;
   created_at: number;
@@ -19,6 +20,7 @@ const schema = `
 CREATE TABLE IF NOT EXISTS jobs (
   id TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
+  owner_email TEXT,
   filename TEXT NOT NULL,
   status TEXT NOT NULL CHECK (status IN ('uploaded', 'converting', 'converted', 'failed')),
   created_at INTEGER NOT NULL,
@@ -32,6 +34,13 @@ CREATE TABLE IF NOT EXISTS jobs (
   notify_claimed_at INTEGER
 )`;
 
+/** Brings a table made by an earlier version up to `schema`; its jobs keep no owner email. */
+function migrate(db: BetterSqlite3.Database): void {
+  const columns = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name);
+  if (!columns.includes('owner_email')) db.exec('ALTER TABLE jobs ADD COLUMN owner_email TEXT');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at)');
+}
+
 export class SqliteJobStore implements JobStore {
   private opened?: Promise<BetterSqlite3.Database>;
 
@@ -40,17 +49,21 @@ export class SqliteJobStore implements JobStore {
 
   private db(): Promise<BetterSqlite3.Database> {
     this.opened ??= this.open().then((db) => {
-      db.exec(schema);
+      // Immediate: of several processes opening one file, one migrates while the others wait.
+      db.transaction(() => {
+        db.exec(schema);
+        migrate(db);
+      }).immediate();
       return db;
     });
     return this.opened;
   }
 
-  async create(job: { id: string; owner: string; filename: string }): Promise<Job> {
+  async create(job: NewJob): Promise<Job> {
     const now = Date.now();
     (await this.db())
-      .prepare(`INSERT INTO jobs (id, owner, filename, status, created_at, updated_at) VALUES (?, ?, ?, 'uploaded', ?, ?)`)
-      .run(job.id, job.owner, job.filename, now, now);
+      .prepare(`INSERT INTO jobs (id, owner, owner_email, filename, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'uploaded', ?, ?)`)
+      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, now, now);
     return (await this.get(job.id))!;
   }
 
@@ -61,6 +74,16 @@ export class SqliteJobStore implements JobStore {
 
   async delete(id: string): Promise<void> {
     (await this.db()).prepare(`DELETE FROM jobs WHERE id = ?`).run(id);
+  }
+
+  async countUploads(owner: string, since: Date): Promise<UploadCounts> {
+    const row = (await this.db())
+      .prepare(
+        `SELECT COUNT(*) AS total, COUNT(CASE WHEN status IN ('uploaded', 'converting') THEN 1 END) AS in_flight, MIN(created_at) AS oldest
+         FROM jobs WHERE owner = ? AND created_at >= ?`,
+      )
+      .get(owner, since.getTime()) as { total: number; in_flight: number; oldest: number | null };
+    return { total: row.total, inFlight: row.in_flight, oldest: row.oldest === null ? null : new Date(row.oldest) };
   }
 
   async startConversion(id: string, leaseMs: number): Promise<boolean> {
@@ -132,6 +155,7 @@ function toJob(row: Row): Job {
   return {
     id: row.id,
     owner: row.owner,
+    ...(row.owner_email !== null && { ownerEmail: row.owner_email }),
     filename: row.filename,
     status: row.status,
     createdAt: new Date(row.created_at),

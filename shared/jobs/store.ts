@@ -10,6 +10,11 @@ export interface Mp3Result {
 export interface Job {
   id: string;
   owner: string;
+  /**
+   * The owner's address as their verified token gave it at upload: the only address the job's
+   * email may go to. Absent on jobs recorded before it was kept; those get no email.
+   */
+  ownerEmail?: string;
   filename: string;
   status: JobStatus;
   createdAt: Date;
@@ -21,14 +26,33 @@ export interface Job {
 
 export type NotificationClaim = 'claimed' | 'sent' | 'busy' | 'missing';
 
+export interface NewJob {
+  id: string;
+  owner: string;
+  /** Upload always gives it; without one the job is converted but nobody is mailed. */
+  ownerEmail?: string;
+  filename: string;
+}
+
+/** One owner's jobs created since a given time: what per-user upload limits are checked against. */
+export interface UploadCounts {
+  total: number;
+  /** Of those, the ones still `uploaded` or `converting`. */
+  inFlight: number;
+  /** When the oldest of them was created; null when there are none. */
+  oldest: Date | null;
+}
+
 /**
  * Job records. Every transition is a conditional update, so two deliveries of one event
  * can never both convert, nor both send the email.
  */
 export interface JobStore {
-  create(job: { id: string; owner: string; filename: string }): Promise<Job>;
+  create(job: NewJob): Promise<Job>;
   get(id: string): Promise<Job | null>;
   delete(id: string): Promise<void>;
+  /** Counts the owner's jobs created at or after `since`. */
+  countUploads(owner: string, since: Date): Promise<UploadCounts>;
 
   /** uploaded → converting, or takes over a conversion whose lease ran out. False if not. */
   startConversion(id: string, leaseMs: number): Promise<boolean>;
