@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryLogger } from '../shared/log';
 import { tempDir } from '../test/support';
-import { backoffMs, brokerIngress, startDispatch } from './broker';
+import { backoffMs, brokerIngress, maxEventBytes, startDispatch } from './broker';
 import { fileQueue, type BrokerQueue } from './queue';
 import { readTopology, type TriggerSpec } from './topology';
 
@@ -180,6 +180,30 @@ describe('embedded broker', () => {
     const noType = await ingress.request('/', { method: 'POST', headers: { 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/x' }, body: '{}' });
     expect(noType.status).toBe(400);
     expect(((await noType.json()) as { detail: string }).detail).toMatch(/ce-type/);
+    server.close();
+  });
+
+  it('refuses an event over the size limit with 413, by its declared length or as it arrives, and keeps accepting', async () => {
+    const server = createServer(brokerIngress(queue, log));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const big = Buffer.alloc(maxEventBytes + 1, 0x61);
+    const send = (body: Buffer | ReadableStream<Uint8Array>) =>
+      fetch(url, { method: 'POST', headers: event('e-big', 'com.test.ask').headers, body, duplex: 'half' } as RequestInit);
+
+    const declared = await send(big);
+    expect(declared.status).toBe(413);
+    expect(declared.headers.get('content-type')).toBe('application/problem+json');
+    expect(await declared.json()).toMatchObject({ status: 413, title: 'Content Too Large' });
+
+    // No Content-Length (chunked): counted as it arrives. Over by its very last byte, so the
+    // client has sent everything by the time the answer closes the connection.
+    const streamed = await send(new Blob([big]).stream());
+    expect(streamed.status).toBe(413);
+
+    const atTheLimit = await send(Buffer.concat([Buffer.from('"'), Buffer.alloc(maxEventBytes - 2, 0x61), Buffer.from('"')]));
+    expect(atTheLimit.status).toBe(202);
+    expect(log.lines.some((l) => l.msg === 'ingress refused an event over the size limit')).toBe(true);
     server.close();
   });
 

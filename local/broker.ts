@@ -8,19 +8,48 @@
 import { Agent, request, type IncomingHttpHeaders, type RequestListener } from 'node:http';
 import { HTTP } from 'cloudevents';
 import type { Logger } from '../shared/log';
-import { Problem } from '../shared/problem';
+import { Problem, problemJson } from '../shared/problem';
 import type { BrokerQueue, StoredEvent } from './queue';
 import type { Delivery, TriggerSpec } from './topology';
 
 /**
- * The ingress, as a plain Node request listener (the broker's hot path: no Request objects).
- * 202 once the event is in the queue; 400 with problem+json for what is not a CloudEvent.
+ * The most an event may weigh at the ingress. Ours carry ids, an address and a file name (under
+ * 2 KiB); the ingress holds each body whole until it is queued, so without a bound one request
+ * could make it hold anything (200 MB made the local runtime grow to 1 GB). 1 MiB leaves room
+ * for any event a Trigger here routes, and is in line with real brokers (a Kafka-backed Knative
+ * Broker, for one, stops at Kafka's default of about 1 MB per message).
  */
-export function brokerIngress(queue: BrokerQueue, log: Logger): RequestListener {
+export const maxEventBytes = 1024 * 1024;
+
+/**
+ * The ingress, as a plain Node request listener (the broker's hot path: no Request objects).
+ * 202 once the event is in the queue; 400 with problem+json for what is not a CloudEvent, 413
+ * for a body over `maxBytes` (checked as it arrives, not only by its declared length).
+ */
+export function brokerIngress(queue: BrokerQueue, log: Logger, { maxBytes = maxEventBytes } = {}): RequestListener {
   return (req, res) => {
+    const answerProblem = (status: number, title: string, detail: string, headers: Record<string, string> = {}) =>
+      void res.writeHead(status, { ...headers, 'content-type': problemJson }).end(JSON.stringify(new Problem({ status, title, detail }).body()));
+    const refuseTooLarge = () => {
+      log.warn('ingress refused an event over the size limit', { maxBytes, declared: req.headers['content-length'] });
+      // Closing the connection is what stops the rest of the body from being read.
+      answerProblem(413, 'Content Too Large', `An event may have at most ${maxBytes} bytes.`, { connection: 'close' });
+    };
+    if (Number(req.headers['content-length']) > maxBytes) return refuseTooLarge();
+
     const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    let size = 0;
+    req.on('error', () => undefined); // the client went away: there is no one to answer
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+      else if (!res.headersSent) {
+        chunks.length = 0;
+        refuseTooLarge();
+      }
+    });
     req.on('end', async () => {
+      if (res.headersSent) return;
       if (req.method === 'GET' && req.url === '/healthz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
       const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : (v ?? '')]));
       let event: StoredEvent;
@@ -29,8 +58,7 @@ export function brokerIngress(queue: BrokerQueue, log: Logger): RequestListener 
         event = toStored(headers, Buffer.concat(chunks));
       } catch (err) {
         log.warn('ingress rejected a request that is not a CloudEvent', { detail: (err as Error).message });
-        const problem = new Problem({ status: 400, title: 'Bad Request', detail: `Not a CloudEvent: ${(err as Error).message}` });
-        return void res.writeHead(400, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ type: problem.type, title: problem.title, status: 400, detail: problem.detail }));
+        return answerProblem(400, 'Bad Request', `Not a CloudEvent: ${(err as Error).message}`);
       }
       try {
         const routed = await queue.publish(event);
@@ -38,7 +66,7 @@ export function brokerIngress(queue: BrokerQueue, log: Logger): RequestListener 
         res.writeHead(202).end();
       } catch (err) {
         log.error('event not stored', { eventId: event.headers['ce-id'], err });
-        res.writeHead(500, { 'content-type': 'application/problem+json' }).end('{"type":"about:blank","title":"Internal Server Error","status":500}');
+        answerProblem(500, 'Internal Server Error', 'The event was not stored; send it again.');
       }
     });
   };

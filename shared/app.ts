@@ -1,27 +1,39 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { methodNotAllowed } from 'hono/method-not-allowed';
+import { requestId } from 'hono/request-id';
 import type { Logger } from './log';
 import { Problem, notFound } from './problem';
 
 export interface FunctionEnv {
   Variables: {
     log: Logger;
+    /** The client's `X-Request-Id` when it is a safe token, else a new UUID; in every log line of the request. */
+    requestId: string;
     /** Set by event handlers so the request's log line names the event. */
     eventId?: string;
   };
 }
 
 /**
- * The base every function's Hono app starts from: one JSON log line per request,
- * `GET /healthz`, and problem+json for every error, including unmatched routes.
+ * The base every function's Hono app starts from: one JSON log line per request (with its
+ * request id, also answered as `X-Request-Id`), `GET /healthz`, `X-Content-Type-Options:
+ * nosniff` on every answer, 405 with `Allow` for a known path asked with another method, and
+ * problem+json for every error, including unmatched routes. An unexpected error costs only its
+ * own request: 500, logged with the request id, which the answer also carries.
  */
 export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): Hono<E> {
   const app = new Hono<E>();
 
+  app.use(requestId());
   app.use(async (c, next) => {
     const started = performance.now();
-    c.set('log', log);
+    const requestLog = log.child({ requestId: c.get('requestId') });
+    c.set('log', requestLog);
     await next();
+    // After the handler, so that it holds for every answer: handlers build raw Responses too.
+    c.header('x-request-id', c.get('requestId'));
+    c.header('x-content-type-options', 'nosniff');
     const fields = {
       method: c.req.method,
       path: c.req.path,
@@ -29,26 +41,39 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
       ms: Math.round((performance.now() - started) * 10) / 10,
       ...(c.get('eventId') && { eventId: c.get('eventId') }),
     };
-    if (c.res.status >= 500) log.error('request', fields);
-    else log.info('request', fields);
+    if (c.res.status >= 500) requestLog.error('request', fields);
+    else requestLog.info('request', fields);
   });
+  app.use(
+    methodNotAllowed({
+      app,
+      onMethodNotAllowed: (c, allowed) =>
+        new Problem({
+          status: 405,
+          title: 'Method Not Allowed',
+          detail: `${c.req.path} answers ${allowed.join(', ')}.`,
+          headers: { allow: allowed.join(', ') },
+        }).toResponse(c.req.path),
+    }),
+  );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.notFound((c) => notFound(`No route for ${c.req.method} ${c.req.path}.`).toResponse(c.req.path));
 
   app.onError((err, c) => {
+    const requestLog: Logger = (c.get('log') as Logger | undefined) ?? log;
     if (err instanceof HTTPException && !(err instanceof Problem)) {
       // Hono's own middleware (body limit) speaks HTTPException; answer it as a problem too.
       err = new Problem({ status: err.status, title: titles[err.status] ?? 'Error', detail: err.message || undefined });
     }
     if (err instanceof Problem) {
-      if (err.status < 500) log.warn('rejected', { path: c.req.path, status: err.status, detail: err.detail });
-      else log.error('failed', { path: c.req.path, status: err.status, detail: err.detail });
+      if (err.status < 500) requestLog.warn('rejected', { path: c.req.path, status: err.status, detail: err.detail });
+      else requestLog.error('failed', { path: c.req.path, status: err.status, detail: err.detail });
       return err.toResponse(c.req.path);
     }
-    log.error('unhandled error', { path: c.req.path, err });
-    return new Problem({ status: 500, title: 'Internal Server Error' }).toResponse(c.req.path);
+    requestLog.error('unhandled error', { path: c.req.path, err });
+    return new Problem({ status: 500, title: 'Internal Server Error', extensions: { requestId: c.get('requestId') } }).toResponse(c.req.path);
   });
 
   return app;

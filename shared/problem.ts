@@ -1,4 +1,6 @@
 /** Errors as RFC 9457 problem details (`application/problem+json`). */
+export const problemJson = 'application/problem+json';
+
 export interface ProblemInit {
   status: number;
   title: string;
@@ -28,8 +30,9 @@ export class Problem extends Error {
     this.extensions = init.extensions ?? {};
   }
 
-  toResponse(instance?: string): Response {
-    const body = {
+  /** The problem+json document; also written by plain Node listeners that have no Response. */
+  body(instance?: string): Record<string, unknown> {
+    return {
       type: this.type,
       title: this.title,
       status: this.status,
@@ -37,9 +40,12 @@ export class Problem extends Error {
       ...(instance && { instance }),
       ...this.extensions,
     };
-    return new Response(JSON.stringify(body), {
+  }
+
+  toResponse(instance?: string): Response {
+    return new Response(JSON.stringify(this.body(instance)), {
       status: this.status,
-      headers: { ...this.headers, 'content-type': 'application/problem+json' },
+      headers: { ...this.headers, 'content-type': problemJson },
     });
   }
 }

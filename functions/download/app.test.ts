@@ -39,7 +39,8 @@ describe('download', () => {
     expect(res.headers.get('content-length')).toBe('5000');
     expect(res.headers.get('accept-ranges')).toBe('bytes');
     expect(res.headers.get('etag')).toMatch(/^"mp3-/);
-    expect(res.headers.get('content-disposition')).toBe('attachment; filename="Café talk.mp3"');
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="Cafe talk.mp3"; filename*=UTF-8''Caf%C3%A9%20talk.mp3`);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
   });
 
@@ -61,6 +62,8 @@ describe('download', () => {
     ['bytes=4900-', 4900, 4999],
     ['bytes=-100', 4900, 4999],
     ['bytes=4990-9999', 4990, 4999],
+    // RFC 9110 §14.1.2: a suffix longer than the file asks for all of it.
+    ['bytes=-9999', 0, 4999],
   ])('answers Range %s with 206 and those bytes', async (range, start, end) => {
     const res = await get(`/download/${id}`, aliceToken, { range });
     expect(res.status).toBe(206);
@@ -76,8 +79,11 @@ describe('download', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 
-  it('ignores a malformed Range and an outdated If-Range, sending the whole file', async () => {
+  it('ignores a malformed or invalid Range and an outdated If-Range, sending the whole file', async () => {
     expect((await get(`/download/${id}`, aliceToken, { range: 'lines=1-2' })).status).toBe(200);
+    const backwards = await get(`/download/${id}`, aliceToken, { range: 'bytes=100-50' }); // RFC 9110 §14.1.1: invalid
+    expect(backwards.status).toBe(200);
+    expect(Buffer.from(await backwards.arrayBuffer())).toEqual(bytes);
     expect((await get(`/download/${id}`, aliceToken, { range: 'bytes=0-1', 'if-range': '"old"' })).status).toBe(200);
   });
 
@@ -126,5 +132,28 @@ describe('download', () => {
       mp3: { id, durationSeconds: 12.5, sizeBytes: 5000 },
       downloadUrl: `/download/${id}`,
     });
+  });
+
+  it('keeps the exact UTF-8 name in filename*, without control or bidi characters that would split or disguise the header', async () => {
+    const named = randomUUID();
+    const filename = "Fête d'été — 2026\r\nSet-Cookie: x=1 \u202egpm.exe.mp3";
+    await stores.media.put('mp3s', named, { owner: alice.id, filename, contentType: 'audio/mpeg', sourceVideoId: named }, Readable.from([bytes]));
+    const res = await get(`/download/${named}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('set-cookie')).toBeNull();
+    const disposition = res.headers.get('content-disposition')!;
+    expect(disposition).toMatch(/^attachment; filename="[\x20-\x7e]+"; filename\*=UTF-8''/);
+    const exact = decodeURIComponent(disposition.split("filename*=UTF-8''")[1]!);
+    expect(exact).toBe("Fête d'été — 2026Set-Cookie: x=1 gpm.exe.mp3");
+  });
+
+  it('answers another method on a known path with 405 and Allow', async () => {
+    for (const path of [`/download/${id}`, `/jobs/${id}`]) {
+      const res = await get(path, aliceToken, {}, 'DELETE');
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET, HEAD');
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
   });
 });

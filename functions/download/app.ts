@@ -1,13 +1,14 @@
 import type { Readable } from 'node:stream';
 import contentDisposition from 'content-disposition';
 import type { Context } from 'hono';
-import parseRange from 'range-parser';
 import { functionApp, type FunctionEnv } from '../../shared/app';
 import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
 import type { Job, JobStore } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import { isMediaId, type MediaStore } from '../../shared/media/store';
 import { Problem, notFound } from '../../shared/problem';
+import { displayText } from '../../shared/text';
+import { requestedRange } from './range';
 
 export interface DownloadDeps {
   media: MediaStore;
@@ -32,7 +33,7 @@ export function createApp({ media, jobs, verify, log }: DownloadDeps) {
     const etag = `"mp3-${mp3.id}-${mp3.length}"`;
     const headers: Record<string, string> = {
       'content-type': 'audio/mpeg',
-      'content-disposition': contentDisposition(mp3.filename),
+      'content-disposition': attachment(mp3.filename),
       'accept-ranges': 'bytes',
       etag,
       'last-modified': mp3.createdAt.toUTCString(),
@@ -40,21 +41,15 @@ export function createApp({ media, jobs, verify, log }: DownloadDeps) {
     };
     if (matches(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
 
-    const rangeHeader = c.req.header('range');
     const ifRange = c.req.header('if-range');
-    let range: { start: number; end: number } | undefined;
-    if (rangeHeader && (!ifRange || ifRange === etag)) {
-      const ranges = parseRange(mp3.length, rangeHeader, { combine: true });
-      if (ranges === -1) {
-        throw new Problem({
-          status: 416,
-          title: 'Range Not Satisfiable',
-          detail: `The MP3 has ${mp3.length} bytes.`,
-          headers: { 'content-range': `bytes */${mp3.length}` },
-        });
-      }
-      // A malformed header (-2) or several ranges: the whole file is a valid answer.
-      if (Array.isArray(ranges) && ranges.type === 'bytes' && ranges.length === 1) range = ranges[0];
+    const range = !ifRange || ifRange === etag ? requestedRange(mp3.length, c.req.header('range')) : undefined;
+    if (range === 'unsatisfiable') {
+      throw new Problem({
+        status: 416,
+        title: 'Range Not Satisfiable',
+        detail: `The MP3 has ${mp3.length} bytes.`,
+        headers: { 'content-range': `bytes */${mp3.length}` },
+      });
     }
 
     const length = range ? range.end - range.start + 1 : mp3.length;
@@ -115,6 +110,17 @@ function pulled(stream: Readable): ReadableStream<Uint8Array> {
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * `attachment` with the name as the user gave it in `filename*` (RFC 6266/8187: UTF-8, any
+ * script), less the control and bidi characters that could split the header or disguise the
+ * name, and a plain-ASCII `filename` for clients that know no `filename*`.
+ */
+function attachment(filename: string): string {
+  const shown = displayText(filename) || 'audio.mp3';
+  const ascii = shown.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^\x20-\x7e]/g, '_');
+  return contentDisposition(shown, { fallback: ascii });
 }
 
 function matches(ifNoneMatch: string | undefined, etag: string): boolean {

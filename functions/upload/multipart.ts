@@ -3,6 +3,7 @@ import busboy from 'busboy';
 import { Problem, badRequest } from '../../shared/problem';
 
 export interface IncomingFile {
+  /** The client's file name exactly as sent (UTF-8, plain or RFC 5987 `filename*`), without a path. */
   filename: string;
   mimeType: string;
   stream: Readable;
@@ -18,10 +19,16 @@ const envelopeBytes = 64 * 1024;
 export const tooLarge = (maxFileBytes: number) =>
   new Problem({ status: 413, title: 'Content Too Large', detail: `The file is larger than the limit of ${maxFileBytes} bytes.` });
 
+const unreadable = (err: Error) => badRequest(`The multipart body cannot be read: ${err.message}.`);
+
 /**
  * Streams the one file part of a `multipart/form-data` request into `store`, never holding it
  * whole. Zero files, several files or a malformed body → 400, over the limit → 413; whatever
- * `store` kept is handed to `discard` when the request fails after it.
+ * `store` kept is handed to `discard` (and awaited) before the request fails.
+ *
+ * No body ends the process: busboy can emit `error` more than once for one body (a malformed
+ * part header, then the unexpected end of the form), so every stream here listens for errors
+ * for its whole life, and the first one decides the answer.
  */
 export async function receiveOneFile<T>(
   request: Request,
@@ -45,19 +52,32 @@ export async function receiveOneFile<T>(
   try {
     parser = busboy({
       headers: { 'content-type': contentType },
+      // Part headers are bytes; without this busboy reads a UTF-8 file name as latin1 (vidÃ©o.mp4).
+      defParamCharset: 'utf8',
       limits: { fileSize: limits.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 20 },
     });
   } catch (err) {
-    throw badRequest(`The multipart body cannot be read: ${(err as Error).message}.`);
+    throw unreadable(err as Error);
   }
 
   let stored: Promise<T> | undefined;
   let failure: Problem | undefined;
   const fail = (problem: Problem) => (failure ??= problem);
 
+  const source = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream, { highWaterMark: 1024 * 1024 });
+  /** Reads no more of the body; the server drains or closes the connection after the answer. */
+  const stopReading = () => {
+    source.unpipe(parser);
+    source.destroy();
+    parser.destroy(); // also fails the part being stored, so the store lets go of it
+  };
+
   parser.on('file', (_field, file, info) => {
     // Our own stream in front of busboy's, so that going over the limit fails the store.
     const body = new PassThrough();
+    // The store sees this stream's errors through its own pipeline; this listener only keeps a
+    // store that already gave up on it (a 415) from turning a late error into a crash.
+    body.on('error', () => undefined);
     file.on('limit', () => {
       fail(tooLarge(limits.maxFileBytes));
       body.destroy(failure);
@@ -65,7 +85,7 @@ export async function receiveOneFile<T>(
     });
     file.on('error', (err: Error) => body.destroy(err)); // a truncated body errors the part too
     file.pipe(body);
-    stored = store({ filename: info.filename ?? 'upload', mimeType: info.mimeType, stream: body });
+    stored = store({ filename: info.filename || 'upload', mimeType: info.mimeType, stream: body });
     stored.catch(() => file.resume()); // keep parsing so the request can be answered
   });
   parser.on('filesLimit', () => fail(badRequest('Send exactly one file; this request has several.')));
@@ -74,20 +94,24 @@ export async function receiveOneFile<T>(
 
   const finished = new Promise<void>((resolve, reject) => {
     parser.once('close', resolve);
-    parser.once('error', (err: Error) => reject(badRequest(`The multipart body cannot be read: ${err.message}.`)));
+    parser.on('error', (err: Error) => {
+      reject(unreadable(err));
+      stopReading();
+    });
   });
-  const source = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream, { highWaterMark: 1024 * 1024 });
+  // The client went away or sent a broken chunked body: the parser fails with it, once.
   source.on('error', (err) => parser.destroy(err));
   source.pipe(parser);
 
-  let result: T | undefined;
+  let result: T;
   try {
     await finished;
     if (!stored) throw badRequest('Send exactly one file; this request has none.');
     result = await stored;
   } catch (err) {
-    source.destroy();
-    if (stored) stored.then(discard, () => undefined);
+    stopReading();
+    // Awaited: when the answer goes out, nothing of this request is left in the store.
+    if (stored) await stored.then(discard, () => undefined);
     throw failure ?? err;
   }
   if (failure) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,11 +11,21 @@ import { MediaExists, isMediaId, type Bucket, type ByteRange, type MediaInfo, ty
  * Bytes are written to a temp file and renamed into place, so readers never see a partial file.
  */
 export class FileMediaStore implements MediaStore {
-  constructor(private readonly root: string) {}
+  /** Settles once the temp files a killed process left behind are removed (the names removed). */
+  readonly swept: Promise<string[]>;
+  private readonly tempDir: string;
+
+  constructor(
+    private readonly root: string,
+    { staleTempMs = 60 * 60 * 1000 }: { staleTempMs?: number } = {},
+  ) {
+    this.tempDir = join(root, '.tmp');
+    this.swept = sweepStale(this.tempDir, staleTempMs);
+  }
 
   async put(bucket: Bucket, id: string, meta: MediaMeta, body: Readable): Promise<MediaInfo> {
     const dataPath = this.path(bucket, id);
-    const tempDir = join(this.root, '.tmp');
+    const tempDir = this.tempDir;
     await mkdir(tempDir, { recursive: true });
     await mkdir(join(this.root, bucket), { recursive: true });
     const temp = join(tempDir, `${id}.${randomUUID()}`);
@@ -63,10 +73,35 @@ export class FileMediaStore implements MediaStore {
     await rm(`${dataPath}.json`, { force: true });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.swept;
+  }
 
   private path(bucket: Bucket, id: string): string {
     if (!isMediaId(id)) throw new Error(`not a media id: ${JSON.stringify(id)}`);
     return join(this.root, bucket, id);
   }
+}
+
+/**
+ * A put removes its temp file even when it fails; only a process killed mid-write (SIGKILL, OOM)
+ * leaves one. Other processes share the folder (upload and convert locally), so only files
+ * untouched for `staleMs` go: a write in progress touches its file with every chunk, and
+ * node:http gives a request 5 minutes to arrive. Best effort: a file that cannot be removed now
+ * is tried again at the next start.
+ */
+async function sweepStale(tempDir: string, staleMs: number): Promise<string[]> {
+  const names = await readdir(tempDir).catch(() => []);
+  const removed: string[] = [];
+  for (const name of names) {
+    const path = join(tempDir, name);
+    try {
+      if (Date.now() - (await stat(path)).mtimeMs < staleMs) continue;
+      await rm(path, { force: true });
+      removed.push(name);
+    } catch {
+      // Gone already (another process swept it) or not ours to remove: leave it.
+    }
+  }
+  return removed;
 }
