@@ -1,11 +1,13 @@
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { ConfigError, envReader } from '../../shared/config';
 import { runFunction } from '../../shared/serve';
 import { mediaUrl } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
-import { mp3Transcoder } from './transcode';
+import { sweepTempFolders } from './sweep';
+import { defaultMaxDurationSeconds, mp3Transcoder } from './transcode';
 
 await runFunction('convert', async (env, log) => {
   const read = envReader(env);
@@ -16,10 +18,28 @@ await runFunction('convert', async (env, log) => {
   });
   const quality = read.int('MP3_QUALITY', 2, { min: 0, max: 9 });
   const timeoutSeconds = read.int('FFMPEG_TIMEOUT_SECONDS', 900, { min: 1 });
-  const stores = await openStores(mediaUrl(read));
+  const maxDurationSeconds = read.int('MAX_DURATION_SECONDS', defaultMaxDurationSeconds, { min: 1, max: 24 * 3600 });
 
-  const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds });
+  // Folders of a convert that was killed before its cleanup ran. Idle for the ffmpeg timeout
+  // plus 10 minutes (spooling and storing are outside that timeout) means no live conversion
+  // owns them. Swept in the background, reported once serving: 'listening' is the first line.
+  const swept = sweepTempFolders(tmpdir(), (timeoutSeconds + 600) * 1000);
+  let reported = false;
+  const report = () => {
+    if (reported) return;
+    reported = true;
+    void swept.then((folders) => folders.length > 0 && log.warn('removed temp folders of an earlier convert', { folders }));
+  };
+
+  const stores = await openStores(mediaUrl(read));
+  const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds, maxDurationSeconds });
   const leaseMs = read.int('CONVERT_LEASE_SECONDS', 60, { min: 1 }) * 1000;
   const app = createApp({ ...stores, transcode, leaseMs, log });
-  return { fetch: app.fetch, close: stores.close };
+  return {
+    fetch: (request) => {
+      report();
+      return app.fetch(request);
+    },
+    close: stores.close,
+  };
 });

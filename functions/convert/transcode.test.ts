@@ -1,13 +1,17 @@
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { audioCodec, decodedSeconds, ffmpegPath, makeVideo } from '../../test/media';
+import { audioCodec, declareFlacSeconds, decodedSeconds, ffmpegPath, makeSilence, makeVideo, readTags } from '../../test/media';
 import { tempDir } from '../../test/support';
-import { Unconvertible, mp3Transcoder } from './transcode';
+import { Unconvertible, clock, mp3Transcoder, outputBound } from './transcode';
 
 describe('mp3Transcoder', () => {
   let dir: string;
   let video: string;
+  const transcoder = (options: Partial<Parameters<typeof mp3Transcoder>[0]> = {}) => mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 60, ...options });
   beforeAll(async () => {
     dir = await tempDir();
     video = await makeVideo(join(dir, 'in.mp4'), { seconds: 4 });
@@ -15,7 +19,7 @@ describe('mp3Transcoder', () => {
 
   it('writes a VBR MP3 with a Xing header and reports its duration', async () => {
     const out = join(dir, 'out.mp3');
-    const { durationSeconds } = await mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 60 })(video, out);
+    const { durationSeconds } = await transcoder()(video, out);
     expect(await audioCodec(out)).toBe('mp3');
     expect(Math.abs(durationSeconds - 4)).toBeLessThan(0.2);
     expect(Math.abs((await decodedSeconds(out)) - durationSeconds)).toBeLessThan(0.1);
@@ -23,13 +27,62 @@ describe('mp3Transcoder', () => {
     expect((await readFile(out)).subarray(0, 4096).includes('Xing')).toBe(true);
   });
 
+  it('keeps none of the source\'s tags or chapters: the MP3 carries the title it is given, cleaned, and nothing else', async () => {
+    const tagged = await makeVideo(join(dir, 'tagged.mp4'), {
+      seconds: 2,
+      tags: { title: 'Not this', artist: 'Someone', comment: 'http://example.com/track' },
+      audioTags: { title: 'Stream title', language: 'fra' },
+      chapters: 2,
+    });
+    expect(await readTags(tagged)).toMatchObject({ tags: { title: 'Not this', major_brand: 'isom' }, chapters: 2 });
+
+    const out = join(dir, 'tagged.mp3');
+    await transcoder()(tagged, out, { title: 'My \u202eHoliday\n' });
+    expect(await readTags(out)).toEqual({ tags: { title: 'My Holiday' }, chapters: 0 });
+    const head = (await readFile(out)).subarray(0, 4096);
+    expect(head.includes('TSSE')).toBe(false); // no encoder tag naming the ffmpeg version
+    expect(head.includes('Xing')).toBe(true);
+
+    const untitled = join(dir, 'untitled.mp3');
+    await transcoder()(tagged, untitled);
+    expect(await readTags(untitled)).toEqual({ tags: {}, chapters: 0 });
+  });
+
+  it('refuses ten hours of silence in a tiny FLAC from its header, naming the limit, before encoding any', async () => {
+    const silence = await makeSilence(join(dir, 'ten-hours.flac'), 36_000);
+    const out = join(dir, 'ten-hours.mp3');
+    await expect(transcoder()(silence, out)).rejects.toThrow(new Unconvertible('The audio is 10:00:00 long; earshot converts up to 4:00:00.'));
+    await expect(readFile(out)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('stops a file whose header understates its length at the limit, and refuses it rather than keep a part', async () => {
+    const silence = await declareFlacSeconds(await makeSilence(join(dir, 'lying.flac'), 36_000), 60);
+    const transcode = transcoder({ maxDurationSeconds: 120 });
+    const out = join(dir, 'lying.mp3');
+    await expect(transcode(silence, out)).rejects.toThrow(new Unconvertible('The audio runs past 0:02:00; earshot converts up to 0:02:00.'));
+    // ffmpeg stopped one second past the cap, not after the ten hours the frames hold.
+    expect(Math.abs((await decodedSeconds(out)) - 121)).toBeLessThan(1);
+  });
+
+  it('refuses an MP3 that reaches the size bound', async () => {
+    const transcode = transcoder({ maxOutputBytes: 8 * 1024 });
+    const out = join(dir, 'big.mp3');
+    await expect(transcode(video, out)).rejects.toThrow(new Unconvertible('The audio runs past 4:00:00; earshot converts up to 4:00:00.'));
+    expect(await decodedSeconds(out)).toBeLessThan(3); // of 4: stopped at the bound, not refused after
+  });
+
+  it('says a video without audio has no audio track', async () => {
+    const mute = await makeVideo(join(dir, 'mute.mp4'), { seconds: 2, audio: false });
+    await expect(transcoder()(mute, join(dir, 'mute.mp3'))).rejects.toThrow(new Unconvertible('The video has no audio track.'));
+  });
+
   it('gives up at the wall-clock limit with a reason fit for the user', async () => {
-    const transcode = mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 0.001 });
+    const transcode = transcoder({ timeoutSeconds: 0.001 });
     await expect(transcode(video, join(dir, 'slow.mp3'))).rejects.toThrow(new Unconvertible('The video took longer than 0.001 seconds to convert.'));
   });
 
   it('treats a missing ffmpeg as our failure (retried), not the file\'s', async () => {
-    const transcode = mp3Transcoder({ ffmpegPath: join(dir, 'no-ffmpeg'), quality: 2, timeoutSeconds: 60 });
+    const transcode = transcoder({ ffmpegPath: join(dir, 'no-ffmpeg') });
     const error = await transcode(video, join(dir, 'x.mp3')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(Unconvertible);
@@ -37,7 +90,101 @@ describe('mp3Transcoder', () => {
 
   it('refuses to follow a playlist to other files', async () => {
     const playlist = join(dir, 'list.m3u8');
-    await import('node:fs/promises').then((fs) => fs.writeFile(playlist, `#EXTM3U\n#EXTINF:4,\nfile:${video}\n#EXT-X-ENDLIST\n`));
-    await expect(mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 60 })(playlist, join(dir, 'p.mp3'))).rejects.toBeInstanceOf(Unconvertible);
+    await writeFile(playlist, `#EXTM3U\n#EXTINF:4,\nfile:${video}\n#EXT-X-ENDLIST\n`);
+    await expect(transcoder()(playlist, join(dir, 'p.mp3'))).rejects.toBeInstanceOf(Unconvertible);
+  });
+
+  it('leaves no ffmpeg running after the process that started it is SIGKILLed', async () => {
+    // A day of silence: minutes of encoding, so ffmpeg is surely still at work when its parent dies.
+    const input = await makeSilence(join(dir, 'day.flac'), 86_400);
+    const script = join(dir, 'convert-child.mts');
+    await writeFile(
+      script,
+      `import { mp3Transcoder } from ${JSON.stringify(fileURLToPath(new URL('./transcode.ts', import.meta.url)))};\n` +
+        'const [ffmpegPath, input, output] = process.argv.slice(2);\n' +
+        'await mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 3600, maxDurationSeconds: 86_400 })(input, output);\n',
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ffmpegPath, input, join(dir, 'day.mp3')], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    let encoder: Proc | undefined;
+    try {
+      encoder = await until(() => childrenOf(child.pid!).find((p) => p.comm === 'ffmpeg' && p.cmdline.includes('libmp3lame')), 120_000, 'the encoding ffmpeg to start');
+      const watchdog = childrenOf(child.pid!).find((p) => p.cmdline.includes('earshot-ffmpeg-watchdog'));
+      expect(watchdog).toBeDefined();
+      child.kill('SIGKILL');
+      await exited;
+      // Its CPU limit (-timelimit 3600) is an hour away: only the watchdog can end it this soon.
+      await until(() => !alive(encoder!) && !alive(watchdog!), 15_000, `ffmpeg ${encoder.pid} to be gone`);
+    } finally {
+      child.kill('SIGKILL');
+      if (encoder && alive(encoder)) process.kill(encoder.pid, 'SIGKILL');
+    }
   });
 });
+
+describe('clock', () => {
+  it('writes hours without padding, minutes and seconds with', () => {
+    expect([clock(14_400), clock(36_000), clock(61.9), clock(360_000)]).toEqual(['4:00:00', '10:00:00', '0:01:01', '100:00:00']);
+  });
+});
+
+describe('outputBound', () => {
+  it('holds the cap (plus the second -t allows) at 320 kbit/s, the top rate of any LAME frame', () => {
+    expect(outputBound(14_400)).toBeGreaterThanOrEqual((14_401 * 320_000) / 8);
+    expect(outputBound(14_400)).toBeLessThan((14_401 * 320_000) / 8 + 1024 * 1024);
+  });
+});
+
+interface Proc {
+  pid: number;
+  comm: string;
+  startTime: string;
+  cmdline: string;
+}
+
+/** Processes whose parent is `ppid`, from /proc. */
+function childrenOf(ppid: number): Proc[] {
+  const found: Proc[] = [];
+  for (const pid of readdirNumbers('/proc')) {
+    const stat = procStat(pid);
+    if (stat && stat.ppid === ppid) found.push({ pid, comm: stat.comm, startTime: stat.startTime, cmdline: read(`/proc/${pid}/cmdline`)?.replaceAll('\0', ' ') ?? '' });
+  }
+  return found;
+}
+
+/** Running: its pid still names the same process (same start time) and it is not a zombie. */
+function alive(proc: Proc): boolean {
+  const stat = procStat(proc.pid);
+  return !!stat && stat.startTime === proc.startTime && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+function procStat(pid: number) {
+  const text = read(`/proc/${pid}/stat`);
+  if (!text) return undefined;
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ")".
+  const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { comm, state: fields[0]!, ppid: Number(fields[1]), startTime: fields[19]! };
+}
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function readdirNumbers(dir: string): number[] {
+  return readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+async function until<T>(check: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
