@@ -8,7 +8,8 @@ import { createApp as convertApp } from '../functions/convert/app';
 import { mp3Transcoder } from '../functions/convert/transcode';
 import { createApp as downloadApp } from '../functions/download/app';
 import { hashPassword } from '../functions/login/password';
-import { createApp as loginApp } from '../functions/login/app';
+import { createApp as loginApp, type LoginDeps } from '../functions/login/app';
+import { defaultThrottlePolicy } from '../functions/login/throttle';
 import { tokenIssuer } from '../functions/login/tokens';
 import { SqliteUserStore } from '../functions/login/users/sqlite';
 import { outboxMailer } from '../functions/notify/mail/outbox';
@@ -52,9 +53,10 @@ describe('OpenAPI document', () => {
     const token = await keys.tokenFor(alice);
     const bobToken = await keys.tokenFor(bob);
     const emitted: EarshotEvent[] = [];
-    const uploadDeps: UploadDeps = { ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 200_000, log };
+    const loginDeps: LoginDeps = { users, issueToken: tokenIssuer(keys.key, audience, 600), publicKeys: keys.publicKeys, log };
+    const uploadDeps: UploadDeps = { ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 200_000, limits: { inFlight: 100, perDay: 100 }, log };
     apps = {
-      login: loginApp({ users, issueToken: tokenIssuer(keys.key, audience, 600), publicKeys: keys.publicKeys, log }),
+      login: loginApp(loginDeps),
       upload: uploadApp(uploadDeps),
       convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log }),
       notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(join(dir, 'outbox'), log), log, claimStaleMs: 60_000, from: 'x@earshot.test', downloadUrl: new URL('http://localhost') }),
@@ -81,12 +83,36 @@ describe('OpenAPI document', () => {
     Object.assign(scenarios, {
       'POST /login 200': () => apps.login.request('/login', { method: 'POST', headers: basic('alice password') }),
       'POST /login 401': () => apps.login.request('/login', { method: 'POST', headers: basic('wrong') }),
+      'POST /login 429': async () => {
+        // One free failure here; an email without an account is locked just as one with.
+        const strict = loginApp({ ...loginDeps, throttle: { ...defaultThrottlePolicy, accountFreeFailures: 1 } });
+        const guess = { authorization: `Basic ${Buffer.from('nobody@example.com:guess').toString('base64')}` };
+        expect((await strict.request('/login', { method: 'POST', headers: guess })).status).toBe(401);
+        return strict.request('/login', { method: 'POST', headers: guess });
+      },
+      'POST /login 503': async () => {
+        // One hash at a time, and that one held until the second login has been answered.
+        let entered!: () => void;
+        let finish!: () => void;
+        const inside = new Promise<void>((resolve) => (entered = resolve));
+        const held = new Promise<void>((resolve) => (finish = resolve));
+        const hold = async () => (entered(), await held, false as const);
+        const busy = loginApp({ ...loginDeps, maxConcurrentHashes: 1, passwords: { verify: hold, verifyNobody: hold } });
+        const first = busy.request('/login', { method: 'POST', headers: basic('alice password') });
+        await inside;
+        const refused = await busy.request('/login', { method: 'POST', headers: basic('alice password') });
+        finish();
+        await first;
+        return refused;
+      },
       'GET /.well-known/jwks.json 200': () => apps.login.request('/.well-known/jwks.json'),
       'POST /upload 202': () => upload(form(new Blob([video]))),
       'POST /upload 400': () => upload(form(new Blob([video]), new Blob([video]))),
       'POST /upload 401': () => apps.upload.request('/upload', { method: 'POST', body: form(new Blob([video])) }),
       'POST /upload 413': () => upload(form(new Blob([video, new Uint8Array(300_000)]))),
       'POST /upload 415': () => upload(form(new Blob(['plain text, not a video'.repeat(100)]))),
+      // alice has uploaded already today; this upload app allows one a day.
+      'POST /upload 429': () => upload(form(new Blob([video])), uploadApp({ ...uploadDeps, limits: { inFlight: 100, perDay: 1 } })),
       'POST /upload 503': () => upload(form(new Blob([video])), uploadApp({ ...uploadDeps, emit: () => Promise.reject(new Error('down')) })),
       'GET /download/{id} 200': () => apps.download.request(`/download/${id}`, { headers: bearer() }),
       'GET /download/{id} 206': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), range: 'bytes=0-99' } }),
