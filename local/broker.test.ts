@@ -16,7 +16,7 @@ interface Received {
 }
 
 /** Subscribers at /<name>; each answers from its script (one status per request, the last one repeating). */
-async function subscribers(script: Record<string, (number | 'reply')[]>) {
+async function subscribers(script: Record<string, (number | 'reply' | 'hang')[]>) {
   const received: Record<string, Received[]> = {};
   const server: Server = createServer(async (req, res) => {
     const name = req.url!.slice(1);
@@ -25,6 +25,7 @@ async function subscribers(script: Record<string, (number | 'reply')[]>) {
     (received[name] ??= []).push({ at: performance.now(), headers: req.headers, body });
     const steps = script[name] ?? [202];
     const step = steps[Math.min(received[name].length - 1, steps.length - 1)]!;
+    if (step === 'hang') return; // a stopped subscriber: never answers
     if (step === 'reply') {
       res.writeHead(200, { 'ce-specversion': '1.0', 'ce-id': `reply-${req.headers['ce-id']}`, 'ce-source': '/test', 'ce-type': 'com.test.replied', 'content-type': 'application/json' });
       return res.end('{"replied":true}');
@@ -78,6 +79,7 @@ spec:
     trigger('flaky-exp', 'com.test.flaky', 'flaky', `  delivery:\n    retry: 3\n    backoffPolicy: exponential\n    backoffDelay: PT0.05S\n${dls}`) +
       trigger('broken-linear', 'com.test.broken', 'broken', `  delivery:\n    retry: 2\n    backoffPolicy: linear\n    backoffDelay: PT0.02S\n${dls}`) +
       trigger('refusing', 'com.test.refused', 'refusing', `  delivery:\n    retry: 3\n${dls}`) +
+      trigger('stalled', 'com.test.stalled', 'stalled', `  delivery:\n    retry: 1\n    backoffPolicy: linear\n    backoffDelay: PT0.01S\n    timeout: PT0.2S\n${dls}`) +
       trigger('replying', 'com.test.ask', 'replying', '') +
       trigger('reply-sink', 'com.test.replied', 'replysink', ''),
   );
@@ -94,7 +96,7 @@ describe('embedded broker', () => {
     const dir = await tempDir();
     writeTopology(dir);
     triggers = readTopology(dir).triggers;
-    subs = await subscribers({ flaky: [503, 500, 202], broken: [500], refusing: [400], replying: ['reply'] });
+    subs = await subscribers({ flaky: [503, 500, 202], broken: [500], refusing: [400], replying: ['reply'], stalled: ['hang'] });
     queue = await fileQueue(join(dir, 'queue'), triggers);
     startDispatch({
       queue,
@@ -126,6 +128,14 @@ describe('embedded broker', () => {
     expect(c! - b!).toBeGreaterThanOrEqual(195);
     await new Promise((r) => setTimeout(r, 100));
     expect(subs.received.dls ?? []).toEqual([]);
+  });
+
+  it('gives up an attempt at the Trigger\'s delivery.timeout, retries, then dead-letters: a stopped subscriber holds nothing for ever', async () => {
+    expect(triggers.find((t) => t.name === 'stalled')!.delivery.timeoutMs).toBe(200);
+    await queue.publish(event('e-stalled', 'com.test.stalled'));
+    await until(() => log.lines.some((l) => l.msg === 'dead-lettered' && l.eventId === 'e-stalled'));
+    expect(subs.received.stalled).toHaveLength(2);
+    expect(log.lines.find((l) => l.msg === 'retrying' && l.eventId === 'e-stalled')).toMatchObject({ error: 'no answer within 200 ms' });
   });
 
   it('after the last retry (linear backoff) hands the event to the dead-letter sink with Knative\'s error extensions', async () => {

@@ -99,6 +99,8 @@ export interface DispatchOptions {
   triggers: TriggerSpec[];
   /** Where a Service is reached. */
   resolve: (service: string) => string;
+  /** How long a Service may take to answer (its timeoutSeconds); a Trigger's delivery.timeout wins. */
+  timeoutMs?: (service: string) => number;
   log: Logger;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -111,14 +113,14 @@ export const backoffMs = (delivery: Delivery, retry: number) =>
 
 type Outcome = { status: number; body: Buffer; reply?: StoredEvent } | { status: 0; error: Error };
 
-export function startDispatch({ queue, triggers, resolve, log, sleep = (ms) => new Promise((r) => setTimeout(r, ms)) }: DispatchOptions): void {
+export function startDispatch({ queue, triggers, resolve, log, timeoutMs = () => 300_000, sleep = (ms) => new Promise((r) => setTimeout(r, ms)) }: DispatchOptions): void {
   for (const trigger of triggers) {
     queue.consume(trigger, async ({ event }) => {
       const url = resolve(trigger.subscriber);
       const { delivery } = trigger;
       const eventId = event.headers['ce-id'];
       for (let attempt = 0; ; attempt++) {
-        const outcome = await send(url, event);
+        const outcome = await send(url, event, delivery.timeoutMs ?? timeoutMs(trigger.subscriber));
         if (outcome.status >= 200 && outcome.status < 300) {
           const reply = 'reply' in outcome ? outcome.reply : undefined;
           if (reply) await queue.publish(reply);
@@ -149,7 +151,7 @@ export function startDispatch({ queue, triggers, resolve, log, sleep = (ms) => n
     }
     const headers: Record<string, string> = { ...event.headers, 'ce-knativeerrordest': dest, 'ce-knativeerrorcode': String(outcome.status) };
     if ('body' in outcome && outcome.body.length > 0) headers['ce-knativeerrordata'] = outcome.body.subarray(0, 1024).toString('base64');
-    const result = await send(resolve(sink), { headers, body: event.body });
+    const result = await send(resolve(sink), { headers, body: event.body }, timeoutMs(sink));
     if (result.status < 200 || result.status >= 300) {
       // Thrown, the message stays queued and the whole delivery is tried again later.
       throw new Error(`dead-letter sink answered ${result.status}`);
@@ -161,8 +163,9 @@ export function startDispatch({ queue, triggers, resolve, log, sleep = (ms) => n
 /** Kept-alive connections to the subscribers, as a dispatcher keeps them. */
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
 
-async function send(url: string, event: StoredEvent): Promise<Outcome> {
+async function send(url: string, event: StoredEvent, timeoutMs: number): Promise<Outcome> {
   const payload = Buffer.from(event.body, 'base64');
+  let timer: NodeJS.Timeout | undefined;
   try {
     const { status, headers, body } = await new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const req = request(url, { method: 'POST', agent, headers: { ...event.headers, 'content-length': String(payload.length) } }, (res) => {
@@ -171,6 +174,8 @@ async function send(url: string, event: StoredEvent): Promise<Outcome> {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on('error', reject);
       });
+      // A stopped subscriber must not hold the delivery for ever: the attempt fails and is retried.
+      timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       req.on('error', reject);
       req.end(payload);
     });
@@ -180,5 +185,7 @@ async function send(url: string, event: StoredEvent): Promise<Outcome> {
     return { status, body, ...(ok && isEvent && { reply: toStored(flat, body) }) };
   } catch (err) {
     return { status: 0, error: err as Error };
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -63,7 +63,13 @@ for (const [i, fn] of functions.entries()) {
   servers[i]!.on('request', activator.handle);
 }
 
-startDispatch({ queue, triggers: topology.triggers, resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`, log: log.child({ fn: 'broker' }) });
+startDispatch({
+  queue,
+  triggers: topology.triggers,
+  resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`,
+  timeoutMs: (name) => (topology.functions.find((fn) => fn.name === name)?.timeoutSeconds ?? 300) * 1000,
+  log: log.child({ fn: 'broker' }),
+});
 if (pending > 0) log.info('recovered pending deliveries', { count: pending });
 
 const demo = await ensureDemoUser();

@@ -20,6 +20,8 @@ export interface Delivery {
   backoffDelayMs: number;
   /** The Service that receives what cannot be delivered. */
   deadLetterSink?: string;
+  /** One attempt's limit (the Trigger's `delivery.timeout`); without it, the subscriber's own. */
+  timeoutMs?: number;
 }
 
 export interface FunctionSpec {
@@ -28,6 +30,8 @@ export interface FunctionSpec {
   secretEnv: string[];
   /** 0: no limit. */
   containerConcurrency: number;
+  /** The longest a request may take (Knative's `timeoutSeconds`, 300 when unset). */
+  timeoutSeconds: number;
   /** Bound to the broker by a SinkBinding: it gets K_SINK. */
   sendsEvents: boolean;
   clusterLocal: boolean;
@@ -72,6 +76,7 @@ export function readTopology(root = '.'): Topology {
       name: s.metadata.name,
       secretEnv: (s.spec.template.spec.containers[0].env ?? []).map((e: { name: string }) => e.name),
       containerConcurrency: s.spec.template.spec.containerConcurrency ?? 0,
+      timeoutSeconds: s.spec.template.spec.timeoutSeconds ?? 300,
       sendsEvents: bound.has(s.metadata.name),
       clusterLocal: s.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local',
     })),
@@ -88,12 +93,13 @@ export function readTopology(root = '.'): Topology {
   };
 }
 
-function delivery(spec: { retry?: number; backoffPolicy?: string; backoffDelay?: string; deadLetterSink?: { ref?: { name: string } } }): Delivery {
+function delivery(spec: { retry?: number; backoffPolicy?: string; backoffDelay?: string; timeout?: string; deadLetterSink?: { ref?: { name: string } } }): Delivery {
   return {
     retry: spec.retry ?? 0,
     backoffPolicy: spec.backoffPolicy === 'linear' ? 'linear' : 'exponential',
     backoffDelayMs: spec.backoffDelay ? isoDurationMs(spec.backoffDelay) : 1000,
     deadLetterSink: spec.deadLetterSink?.ref?.name,
+    ...(spec.timeout && { timeoutMs: isoDurationMs(spec.timeout) }),
   };
 }
 

@@ -1,16 +1,19 @@
 /**
  * `make dev`'s runtime as a child process, over real HTTP: the pipeline end to end, a corrupt
- * video, a SIGKILL with an event in flight, and scale to zero.
+ * video, a decompression bomb and a UTF-8 name, a SIGKILL with an event in flight, and scale to zero.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodedSeconds, makeVideo } from './media';
+import { decodedSeconds, makeSilence, makeVideo } from './media';
 import { startRuntime as start, type Runtime } from './runtime';
 import { tempDir } from './support';
 
+const run = async (file: string, args: string[]) => (await promisify(execFile)(file, args, { encoding: 'utf8' })).stdout;
 const running: ChildProcess[] = [];
 afterEach(async () => {
   for (const child of running.splice(0)) {
@@ -108,6 +111,31 @@ describe('make dev', () => {
     expect(await mailsFor(second.ready.outbox, id, 2, 0)).toHaveLength(1);
     const mp3s = (await readdir(join(data, 'store', 'media', 'mp3s'))).filter((f) => f.startsWith(id) && !f.endsWith('.json'));
     expect(mp3s).toHaveLength(1);
+  });
+
+  it('fails a ten-hour silent FLAC on its declared length at once, and a clip uploaded next with curl converts, its UTF-8 name kept in the job, the email and the download', async () => {
+    const dir = await tempDir();
+    const rt = await startRuntime(join(dir, 'data'));
+    const bomb = await makeSilence(join(dir, 'silence.flac'), 10 * 3600);
+    expect((await stat(bomb)).size).toBeLessThan(100_000); // a few tens of KB
+    const bombId = await upload(rt, bomb, 'silence.flac');
+
+    const name = "Fête d'été — 2026.mov";
+    const clip = await makeVideo(join(dir, name), { seconds: 2 });
+    // curl, as a user would: -F sends the file name as raw UTF-8, the way browsers do.
+    const sent = await run('curl', ['-sS', '-H', `Authorization: Bearer ${rt.token}`, '-F', `file=@${clip}`, `${rt.ready.functions.upload}/upload`]);
+    const clipId = (JSON.parse(sent) as { videoId: string }).videoId;
+
+    const failed = (await waitForJob(rt, bombId, 'failed')) as { error?: string };
+    expect(failed.error).toMatch(/10:00:00 long; earshot converts up to 4:00:00/);
+    const job = (await waitForJob(rt, clipId, 'converted')) as { filename?: string; downloadUrl?: string };
+    expect(job.filename).toBe(name);
+
+    const [mail] = await mailsFor(rt.ready.outbox, clipId, 1);
+    expect(mail!.subject).toBe("Your MP3 is ready: Fête d'été — 2026.mp3");
+    const res = await fetch(`${rt.ready.functions.download}${job.downloadUrl}`, { headers: { authorization: `Bearer ${rt.token}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toContain(`filename*=UTF-8''${encodeURIComponent("Fête d'été — 2026.mp3").replace(/'/g, '%27')}`);
   });
 
   it('stops functions idle past the period, and starts them again on the next request', async () => {
