@@ -41,7 +41,7 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
       ms: Math.round((performance.now() - started) * 10) / 10,
       ...(c.get('eventId') && { eventId: c.get('eventId') }),
     };
-    if (c.res.status >= 500) requestLog.error('request', fields);
+    if (c.res.status >= 500 && c.res.status !== 503) requestLog.error('request', fields);
     else requestLog.info('request', fields);
   });
   app.use(
@@ -68,7 +68,9 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
       err = new Problem({ status: err.status, title: titles[err.status] ?? 'Error', detail: err.message || undefined });
     }
     if (err instanceof Problem) {
-      if (err.status < 500) requestLog.warn('rejected', { path: c.req.path, status: err.status, detail: err.detail });
+      // 503 is shedding load or waiting out a dependency, said where it happens: a flood of them
+      // must not flood the error log too.
+      if (err.status < 500 || err.status === 503) requestLog.warn('rejected', { path: c.req.path, status: err.status, detail: err.detail });
       else requestLog.error('failed', { path: c.req.path, status: err.status, detail: err.detail });
       return err.toResponse(c.req.path);
     }
