@@ -20,7 +20,7 @@ import type { Stores } from '../shared/stores';
 import { delivery } from './events';
 import { ffmpegPath, makeVideo } from './media';
 import { fileStores } from './stores';
-import { alice, tempDir, testKeys } from './support';
+import { alice, tempDir, testKeys, uploadFile } from './support';
 
 const stranger = { id: 'user-mallory', email: 'mallory@evil.example' };
 const attackerText = 'Your account is locked: log in again at https://evil.example';
@@ -59,13 +59,7 @@ describe('forged events', () => {
   });
 
   /** alice uploads through the real upload function, which records her verified address. */
-  const upload = async (path: string, name: string) => {
-    const form = new FormData();
-    form.append('file', new Blob([new Uint8Array(await readFile(path))]), name);
-    const res = await apps.upload.request('/upload', { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
-    expect(res.status).toBe(202);
-    return ((await res.json()) as { videoId: string }).videoId;
-  };
+  const upload = (path: string, name: string) => uploadFile(apps.upload, token, path, name);
   const uploadedEvent = (id: string) => emitted.find((e) => e.subject === id)!;
   const post = (app: { request: (path: string, init: RequestInit) => Response | Promise<Response> }, event: EarshotEvent) => app.request('/', delivery(event));
   /** The real event: convert's reply to upload's event. */

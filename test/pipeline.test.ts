@@ -19,7 +19,7 @@ import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
 import { describeWithService } from './services';
 import { decodedSeconds, ffmpegPath, makeVideo } from './media';
 import { fileStores } from './stores';
-import { alice, tempDir, testKeys } from './support';
+import { alice, tempDir, testKeys, uploadFile } from './support';
 
 pipelineSuite('files + SQLite', fileStores);
 
@@ -62,13 +62,7 @@ function pipelineSuite(backend: string, open: (dir: string) => Promise<Stores>) 
       };
     });
 
-    const upload = async (path: string, name: string) => {
-      const form = new FormData();
-      form.append('file', new Blob([new Uint8Array(await readFile(path))]), name);
-      const res = await apps.upload.request('/upload', { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
-      expect(res.status).toBe(202);
-      return ((await res.json()) as { videoId: string }).videoId;
-    };
+    const upload = (path: string, name: string) => uploadFile(apps.upload, token, path, name);
 
     /** The broker's part: deliver upload's event to convert, and convert's reply (as it came) to notify. */
     const deliver = async (videoId: string) => {

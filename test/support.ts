@@ -1,5 +1,5 @@
 /** Fixtures several suites share: temp dirs, keys and tokens made by the real code. */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type JSONWebKeySet } from 'jose';
@@ -55,4 +55,13 @@ export async function badTokens(keys: TestKeys, otherDir: string): Promise<Recor
     wrongKey: await other.tokenFor(alice),
     algNone,
   };
+}
+
+/** Uploads a file the way a browser form does, to an upload app in this process; its video id. */
+export async function uploadFile(app: { request(path: string, init: RequestInit): Response | Promise<Response> }, token: string, path: string, name: string): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([new Uint8Array(await readFile(path))]), name);
+  const res = await app.request('/upload', { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { videoId: string }).videoId;
 }
