@@ -6,13 +6,18 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { decodedSeconds, makeSilence, makeVideo } from './media';
 import { startRuntime as start, type Runtime } from './runtime';
 import { tempDir } from './support';
 
+const until = async (check: () => boolean, ms = 60_000) => {
+  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 100))) if (Date.now() > end) throw new Error('timed out waiting');
+};
 const run = async (file: string, args: string[]) => (await promisify(execFile)(file, args, { encoding: 'utf8' })).stdout;
 const running: ChildProcess[] = [];
 afterEach(async () => {
@@ -113,7 +118,7 @@ describe('make dev', () => {
     expect(mp3s).toHaveLength(1);
   });
 
-  it('fails a ten-hour silent FLAC on its declared length at once, and a clip uploaded next with curl converts, its UTF-8 name kept in the job, the email and the download', async () => {
+  it('fails a ten-hour silent FLAC on its declared length at once; a clip uploaded next with curl converts, its UTF-8 name kept in the job, the email and the download; forged events at the broker mail nobody', async () => {
     const dir = await tempDir();
     const rt = await startRuntime(join(dir, 'data'));
     const bomb = await makeSilence(join(dir, 'silence.flac'), 10 * 3600);
@@ -136,6 +141,26 @@ describe('make dev', () => {
     const res = await fetch(`${rt.ready.functions.download}${job.downloadUrl}`, { headers: { authorization: `Bearer ${rt.token}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toContain(`filename*=UTF-8''${encodeURIComponent("Fête d'été — 2026.mp3").replace(/'/g, '%27')}`);
+
+    // Events are claims: forged ones posted at the broker, as anything in the cluster could, reach
+    // convert and notify through the Triggers and mail nobody; the owner's one email stays one.
+    const stranger = { id: 'mallory', email: 'mallory@evil.example' };
+    const forged = [
+      makeEvent(EventTypes.audioConverted, '/evil', clipId, { videoId: clipId, mp3Id: clipId, owner: stranger, filename: 'evil.mp3', durationSeconds: 1, sizeBytes: 1 }),
+      makeEvent(EventTypes.conversionFailed, '/evil', clipId, { videoId: clipId, owner: stranger, filename: 'evil.mp4', reason: 'evil' }),
+      makeEvent(EventTypes.audioConverted, '/evil', randomUUID(), { videoId: randomUUID(), mp3Id: randomUUID(), owner: stranger, filename: 'evil.mp3', durationSeconds: 1, sizeBytes: 1 }),
+      makeEvent(EventTypes.videoUploaded, '/evil', bombId, { videoId: bombId, owner: stranger, filename: 'evil.mp4', contentType: 'video/mp4', sizeBytes: 1 }),
+    ].map((event, i) => ({ ...event, id: `forged-${i}` }));
+    for (const event of forged) {
+      const { headers, body } = toHttp(event);
+      expect((await fetch(rt.ready.broker, { method: 'POST', headers, body })).status).toBe(202);
+    }
+    const delivered = (id: string) => rt.lines.some((l) => (l.msg === 'delivered' || l.msg === 'dropped: the subscriber refused the event') && l.eventId === id);
+    for (const event of forged) await until(() => delivered(event.id));
+    const outbox = await readdir(rt.ready.outbox);
+    const mails = await Promise.all(outbox.map(async (f) => JSON.parse(await readFile(join(rt.ready.outbox, f), 'utf8')) as { to: string; text: string }));
+    expect(mails.filter((m) => m.to !== 'demo@earshot.localhost' || /evil/.test(m.text))).toEqual([]);
+    expect(await mailsFor(rt.ready.outbox, clipId, 2, 0)).toHaveLength(1);
   });
 
   it('stops functions idle past the period, and starts them again on the next request', async () => {
