@@ -137,7 +137,9 @@ describe('hostile request bodies against one upload process', () => {
     const slow = post([filePart('honest.mp4'), video.subarray(0, 1000), ...Array.from({ length: 20 }, (_, i) => video.subarray(1000 + i * 100, 1000 + (i + 1) * 100)), video.subarray(3000), end], { pauseMs: 100 });
 
     for (const [what, send, expected] of refused) {
-      const answer = await send();
+      const answer = await send().catch((err: Error) => {
+        throw new Error(`${what}: ${err.message}`);
+      });
       if (expected === 0) {
         expect(answer, what).toBeNull();
         continue;

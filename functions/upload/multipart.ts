@@ -15,6 +15,8 @@ export interface MultipartLimits {
 
 /** Room for part headers and small text fields around the file. */
 const envelopeBytes = 64 * 1024;
+/** How much of a refused body is read and dropped before the connection is closed instead. */
+const drainBytes = 4 * 1024 * 1024;
 
 export const tooLarge = (maxFileBytes: number) =>
   new Problem({ status: 413, title: 'Content Too Large', detail: `The file is larger than the limit of ${maxFileBytes} bytes.` });
@@ -65,11 +67,20 @@ export async function receiveOneFile<T>(
   const fail = (problem: Problem) => (failure ??= problem);
 
   const source = Readable.fromWeb(request.body as import('node:stream/web').ReadableStream, { highWaterMark: 1024 * 1024 });
-  /** Reads no more of the body; the server drains or closes the connection after the answer. */
+  /**
+   * Parses no more of the body. The rest is read and dropped, up to a bound, so that the client
+   * (which may still be sending) gets the answer: closing the socket under unread data resets
+   * the connection, and the client sees "socket hang up" instead of the 400.
+   */
   const stopReading = () => {
     source.unpipe(parser);
-    source.destroy();
     parser.destroy(); // also fails the part being stored, so the store lets go of it
+    let dropped = 0;
+    source.on('data', (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > drainBytes) source.destroy();
+    });
+    source.resume();
   };
 
   parser.on('file', (_field, file, info) => {
