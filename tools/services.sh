@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make services`: the real servers the tests use, private to this checkout under .services/
 # and on loopback only: MariaDB on 127.0.0.1:3307, FerretDB (MongoDB wire protocol, on SQLite)
-# on 127.0.0.1:27018; and schemathesis, the API fuzzer, in a Python venv.
+# on 127.0.0.1:27018; schemathesis, the API fuzzer, in a Python venv; and RabbitMQ (AMQP on
+# 127.0.0.1:5673, management API on 127.0.0.1:15673) with eventing-rabbitmq's data plane built
+# into .services/bin (rabbitmq-ingress, rabbitmq-dispatcher, and our rabbitmq-topology).
 # Installs what is missing from Debian's packages when run as root (CI); otherwise says what to install.
 # The credentials below are local-development values, not secrets.
 set -euo pipefail
@@ -102,8 +104,80 @@ need_module_venv() { # Debian's python3 has venv in a package of its own
     echo "services: python3 -m venv does not work; install the Debian package python3-venv" >&2; exit 1; fi
 }
 
+# RabbitMQ from Debian, as a private node: its own Erlang cookie (HOME), epmd port, data and logs
+# under .services/rabbitmq, and ports that never clash with a system RabbitMQ (5672/15672/25672/4369).
+# /usr/sbin/rabbitmqctl switches to the rabbitmq user, so the scripts under /usr/lib/rabbitmq/bin are used.
+RABBITMQ_NODE=earshot@localhost RABBITMQ_AMQP_PORT=5673 RABBITMQ_HTTP_PORT=15673
+RABBITMQ_DIST_PORT=25673 RABBITMQ_EPMD_PORT=4371
+RABBITMQ_USER=earshot RABBITMQ_PASSWORD=earshot-local-dev # local development only
+rabbitmq_env() { # runs "$@" with the node's environment
+  HOME=$root/rabbitmq ERL_EPMD_PORT=$RABBITMQ_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_CONF_ENV_FILE=$root/rabbitmq/rabbitmq-env.conf "$@"
+}
+rabbitmqctl() { rabbitmq_env /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODE" "$@"; }
+rabbitmq_api_up() { curl -fsS -u "$RABBITMQ_USER:$RABBITMQ_PASSWORD" "http://127.0.0.1:$RABBITMQ_HTTP_PORT/api/overview"; }
+
+rabbitmq_up() {
+  local dir=$root/rabbitmq
+  need /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
+  need curl curl
+  if rabbitmq_api_up >/dev/null 2>&1; then echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_AMQP_PORT"; rabbitmq_build; return; fi
+  mkdir -p "$dir"
+  cat >"$dir/rabbitmq-env.conf" <<EOF
+NODENAME=$RABBITMQ_NODE
+NODE_IP_ADDRESS=127.0.0.1
+NODE_PORT=$RABBITMQ_AMQP_PORT
+DIST_PORT=$RABBITMQ_DIST_PORT
+MNESIA_BASE=$dir/mnesia
+LOG_BASE=$dir/log
+PID_FILE=$dir/rabbitmq.pid
+CONFIG_FILE=$dir/rabbitmq.conf
+ENABLED_PLUGINS_FILE=$dir/enabled_plugins
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+EOF
+  # consumer_timeout as in eventing/rabbitmq.yaml. The default user is made on the first boot only.
+  cat >"$dir/rabbitmq.conf" <<EOF
+consumer_timeout = 28800000
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_HTTP_PORT
+default_user = $RABBITMQ_USER
+default_pass = $RABBITMQ_PASSWORD
+default_user_tags.administrator = true
+EOF
+  echo '[rabbitmq_management].' >"$dir/enabled_plugins"
+  rabbitmq_env setsid /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/server.log" 2>&1 &
+  wait_for rabbitmq 90 rabbitmq_api_up
+  echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_AMQP_PORT, management http://127.0.0.1:$RABBITMQ_HTTP_PORT" \
+    "(RABBITMQ_URL=amqp://$RABBITMQ_USER:$RABBITMQ_PASSWORD@127.0.0.1:$RABBITMQ_AMQP_PORT/: local development only)"
+  rabbitmq_build
+}
+
+rabbitmq_down() {
+  [ -f "$root/rabbitmq/rabbitmq-env.conf" ] || return 0
+  # With the pid file, stop waits for the node to exit; then our private epmd has nothing left to serve.
+  rabbitmqctl stop "$root/rabbitmq/rabbitmq.pid" >/dev/null 2>&1 && echo "rabbitmq: stopped" || true
+  rabbitmq_env epmd -kill >/dev/null 2>&1 || true
+}
+
+# eventing-rabbitmq's ingress and dispatcher (the images its controller deploys), and our topology
+# program, from tools/rabbitmq; rebuilt when a file there is newer than the binaries.
+rabbitmq_build() {
+  local bin=$root/bin name
+  if [ -x "$bin/rabbitmq-topology" ] && [ -z "$(find tools/rabbitmq -type f -newer "$bin/rabbitmq-topology")" ]; then return; fi
+  need go golang
+  echo "rabbitmq: building ingress, dispatcher and topology (first time: about 4 minutes)"
+  mkdir -p "$bin"
+  # The checksum database lacks some knative.dev versions; go.sum pins what was verified here.
+  for name in ingress dispatcher; do
+    (cd tools/rabbitmq && GONOSUMDB=knative.dev go build -o "$bin/rabbitmq-$name" "knative.dev/eventing-rabbitmq/cmd/$name")
+  done
+  (cd tools/rabbitmq && GONOSUMDB=knative.dev go build -o "$bin/rabbitmq-topology" .)
+}
+
 case "${1:-up}" in
-  up) mariadb_up; ferretdb_up; schemathesis_up ;;
-  down) mariadb_down; ferretdb_down ;;
-  *) echo "usage: tools/services.sh [up|down]" >&2; exit 2 ;;
+  up) mariadb_up; ferretdb_up; schemathesis_up; rabbitmq_up ;;
+  down) mariadb_down; ferretdb_down; rabbitmq_down ;;
+  rabbitmq-up) rabbitmq_up ;;
+  rabbitmq-down) rabbitmq_down ;;
+  *) echo "usage: tools/services.sh [up|down|rabbitmq-up|rabbitmq-down]" >&2; exit 2 ;;
 esac
