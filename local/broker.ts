@@ -149,8 +149,9 @@ export function startDispatch({ queue, triggers, resolve, log, timeoutMs = () =>
       log.error('dropped after the last retry: no dead-letter sink', { trigger: trigger.name, eventId, status: outcome.status });
       return;
     }
-    const headers: Record<string, string> = { ...event.headers, 'ce-knativeerrordest': dest, 'ce-knativeerrorcode': String(outcome.status) };
-    if ('body' in outcome && outcome.body.length > 0) headers['ce-knativeerrordata'] = outcome.body.subarray(0, 1024).toString('base64');
+    // As eventing-rabbitmq v0.48's dispatcher does: -1 when the subscriber never answered, and no
+    // knativeerrordata (it adds that only when forwarding a reply fails).
+    const headers: Record<string, string> = { ...event.headers, 'ce-knativeerrordest': dest, 'ce-knativeerrorcode': String(outcome.status || -1) };
     const result = await send(resolve(sink), { headers, body: event.body }, timeoutMs(sink));
     if (result.status < 200 || result.status >= 300) {
       // Thrown, the message stays queued and the whole delivery is tried again later.
