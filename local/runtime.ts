@@ -2,6 +2,7 @@
  * `make dev`: earshot on one machine, shaped by the same manifests as the Knative deployment.
  * Each function is its own process behind its own port, started on demand and stopped when
  * idle; the embedded broker routes events per the Triggers; everything lives under DATA_DIR.
+ * EARSHOT_BROKER=rabbitmq runs eventing-rabbitmq's real data plane instead (local/dataplane.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { openUsers } from '../functions/login/users/open';
 import { createLogger } from '../shared/log';
 import { Activator } from './activator';
 import { brokerIngress, startDispatch } from './broker';
+import { DataPlaneUnavailable, startDataPlane } from './dataplane';
 import { fileQueue } from './queue';
 import { readTopology, type FunctionSpec, type Topology } from './topology';
 
@@ -23,7 +25,13 @@ const dataDir = resolve(env.DATA_DIR ?? '.earshot');
 const basePort = Number(env.EARSHOT_PORT ?? 8080);
 const idleMs = Number(env.EARSHOT_IDLE_SECONDS ?? 60) * 1000;
 const log = createLogger({ fn: 'local' }, { level: env.LOG_LEVEL });
-const topology = readTopology(env.EARSHOT_MANIFESTS ?? '.');
+const manifests = env.EARSHOT_MANIFESTS ?? '.';
+const topology = readTopology(manifests);
+const brokerKind = env.EARSHOT_BROKER ?? 'embedded';
+if (brokerKind !== 'embedded' && brokerKind !== 'rabbitmq') {
+  console.error(`EARSHOT_BROKER=${brokerKind}: want embedded (the default) or rabbitmq.`);
+  process.exit(1);
+}
 
 const missing = topology.functions.filter((f) => !existsSync(join('dist', `${f.name}.js`)));
 if (missing.length > 0) {
@@ -37,13 +45,10 @@ const listen = async (server: Server, port: number): Promise<string> => {
 };
 const portFor = (index: number) => (basePort === 0 ? 0 : basePort + index);
 
-// The broker first: functions that send events get its URL as K_SINK.
-const queue = await fileQueue(join(dataDir, 'broker'), topology.triggers);
-const pending = Object.values(queue.depth()).reduce((a, b) => a + b, 0);
-const ingress = createServer(brokerIngress(queue, log.child({ fn: 'broker' })));
-const brokerUrl = await listen(ingress, portFor(0));
-
-// Every function gets its port first, so that each can be told where the others are.
+// The broker's port first (functions that send events get its URL as K_SINK), then every
+// function's, so that each can be told where the others are; then the broker itself.
+const brokerPort = createServer(); // the embedded ingress; for RabbitMQ's, a hold on the port until it listens there
+const brokerUrl = await listen(brokerPort, portFor(0));
 const functions = [...topology.functions].sort((a, b) => a.name.localeCompare(b.name));
 const servers = functions.map(() => createServer());
 const urls: Record<string, string> = {};
@@ -63,28 +68,88 @@ for (const [i, fn] of functions.entries()) {
   servers[i]!.on('request', activator.handle);
 }
 
-startDispatch({
-  queue,
-  triggers: topology.triggers,
-  resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`,
-  timeoutMs: (name) => (topology.functions.find((fn) => fn.name === name)?.timeoutSeconds ?? 300) * 1000,
-  log: log.child({ fn: 'broker' }),
-});
-if (pending > 0) log.info('recovered pending deliveries', { count: pending });
+const broker = brokerKind === 'rabbitmq' ? await startRabbitmqBroker() : await startEmbeddedBroker();
+if (broker.pending > 0) log.info('recovered pending deliveries', { count: broker.pending });
 
 const demo = await ensureDemoUser();
 const outbox = join(dataDir, 'outbox');
 printBanner();
-log.info('ready', { broker: brokerUrl, functions: urls, outbox, dataDir, recovered: pending });
+log.info('ready', { broker: brokerUrl, brokerKind, ...broker.fields, functions: urls, outbox, dataDir, recovered: broker.pending });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     log.info('stopping', { signal });
-    for (const server of [ingress, ...servers]) server.close();
-    await Promise.all([...activators.values()].map((a) => a.stop()));
-    await queue.close();
+    for (const server of servers) server.close();
+    await Promise.all([broker.stop(), ...[...activators.values()].map((a) => a.stop())]);
     process.exit(0);
   });
+}
+
+interface Broker {
+  /** Events accepted before a restart and not yet delivered. */
+  pending: number;
+  /** For the ready line. */
+  fields: Record<string, unknown>;
+  /** For the banner. */
+  describe: string;
+  stop(): Promise<void>;
+}
+
+/** The embedded broker: an ingress on the broker's port, a file queue under DATA_DIR, a dispatcher per Trigger. */
+async function startEmbeddedBroker(): Promise<Broker> {
+  const queue = await fileQueue(join(dataDir, 'broker'), topology.triggers);
+  const pending = Object.values(queue.depth()).reduce((a, b) => a + b, 0);
+  brokerPort.on('request', brokerIngress(queue, log.child({ fn: 'broker' })));
+  startDispatch({
+    queue,
+    triggers: topology.triggers,
+    resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`,
+    timeoutMs: (name) => (topology.functions.find((fn) => fn.name === name)?.timeoutSeconds ?? 300) * 1000,
+    log: log.child({ fn: 'broker' }),
+  });
+  return {
+    pending,
+    fields: {},
+    describe: `embedded broker; ${topology.triggers.length} triggers`,
+    stop: async () => {
+      brokerPort.close();
+      await queue.close();
+    },
+  };
+}
+
+/**
+ * RabbitMQBroker's data plane on the broker's port: rabbitmq-topology declares the exchanges,
+ * queues and policies in a vhost of this DATA_DIR's, then the ingress and a dispatcher per queue
+ * run, supervised, with the env eventing-rabbitmq's controller would give them.
+ */
+async function startRabbitmqBroker(): Promise<Broker> {
+  const { port } = brokerPort.address() as AddressInfo;
+  await new Promise((done) => brokerPort.close(done)); // the ingress listens there
+  const sinks = [topology.broker.delivery.deadLetterSink, ...topology.triggers.flatMap((t) => [t.subscriber, t.delivery.deadLetterSink])];
+  const subscribers = Object.fromEntries([...new Set(sinks)].flatMap((name) => (name && urls[name] ? [[name, urls[name]]] : [])));
+  try {
+    const plane = await startDataPlane({
+      repo: manifests,
+      dataDir,
+      ingressPort: port,
+      subscribers,
+      log,
+      amqpUrl: env.EARSHOT_RABBITMQ_URL,
+      managementUrl: env.EARSHOT_RABBITMQ_MANAGEMENT_URL,
+      bin: env.EARSHOT_RABBITMQ_BIN,
+    });
+    const processes = plane.pids();
+    return {
+      pending: plane.pending,
+      fields: { vhost: plane.vhost, dataPlane: processes },
+      describe: `RabbitMQBroker: vhost ${plane.vhost}, ingress + ${Object.keys(processes).length - 1} dispatchers`,
+      stop: plane.stop,
+    };
+  } catch (err) {
+    console.error(err instanceof DataPlaneUnavailable ? err.message : `EARSHOT_BROKER=rabbitmq: ${(err as Error).message}`);
+    process.exit(1);
+  }
 }
 
 /**
@@ -128,7 +193,7 @@ function printBanner() {
     '',
     `earshot is running; its data is in ${dataDir}`,
     ...functions.map((fn) => `  ${fn.name.padEnd(10)} ${urls[fn.name]!.padEnd(24)} ${role(fn)}`),
-    `  ${'broker'.padEnd(10)} ${brokerUrl.padEnd(24)} K_SINK; ${topology.triggers.length} triggers`,
+    `  ${'broker'.padEnd(10)} ${brokerUrl.padEnd(24)} K_SINK; ${broker.describe}`,
     `  ${'outbox'.padEnd(10)} ${outbox}`,
     demo
       ? `  demo user  ${demo.email} / ${demo.password}   (also in ${join(dataDir, 'demo-user.txt')})`

@@ -1,39 +1,72 @@
 /**
- * `make dev`'s runtime as a child process, over real HTTP: the pipeline end to end, a corrupt
- * video, a decompression bomb and a UTF-8 name, a SIGKILL with an event in flight, and scale to zero.
+ * `make dev`'s runtime as a child process, over real HTTP. On both brokers (the embedded one, and
+ * EARSHOT_BROKER=rabbitmq: RabbitMQ with eventing-rabbitmq's ingress and dispatchers, which
+ * `make services` provides): the pipeline end to end, a corrupt video, a decompression bomb and a
+ * UTF-8 name, forged events at the broker, and a failing subscriber's event dead-lettered. On the
+ * embedded one: a SIGKILL with an event in flight, and scale to zero.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { cp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { dataPlaneProcesses, localDefaults } from '../local/dataplane';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { decodedSeconds, makeSilence, makeVideo } from './media';
 import { startRuntime as start, type Runtime } from './runtime';
+import { describeWithService } from './services';
 import { tempDir } from './support';
 
-const until = async (check: () => boolean, ms = 60_000) => {
-  for (const end = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 100))) if (Date.now() > end) throw new Error('timed out waiting');
+const until = async (check: () => boolean, ms = 60_000, poll: () => Promise<void> = async () => undefined) => {
+  for (const end = Date.now() + ms; (await poll(), !check()); await new Promise((r) => setTimeout(r, 100))) if (Date.now() > end) throw new Error('timed out waiting');
 };
 const run = async (file: string, args: string[]) => (await promisify(execFile)(file, args, { encoding: 'utf8' })).stdout;
-const running: ChildProcess[] = [];
+type Broker = 'embedded' | 'rabbitmq';
+const running: { child: ChildProcess; group: boolean; vhost?: string }[] = [];
 afterEach(async () => {
-  for (const child of running.splice(0)) {
+  for (const { child, group, vhost } of running.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      const exited = once(child, 'exit');
+      if (group) process.kill(-child.pid!, 'SIGTERM');
+      else child.kill('SIGTERM');
+      await exited;
     }
+    if (!vhost) continue;
+    // The runtime stops its data plane on the way out (make's exit may come first): every
+    // ingress and dispatcher it ran, restarted ones included, is gone.
+    const end = Date.now() + 60_000;
+    while ((await dataPlaneProcesses(vhost)).length > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 250));
+    expect(await dataPlaneProcesses(vhost), `data-plane processes of ${vhost} still running`).toEqual([]);
+    await rabbitmq(`/api/vhosts/${encodeURIComponent(vhost)}`, { method: 'DELETE' }).catch(() => undefined);
   }
 });
 
 async function startRuntime(dataDir: string, env: Record<string, string> = {}, viaMake = false): Promise<Runtime> {
-  const runtime = await start(dataDir, env, viaMake);
-  running.push(runtime.child);
+  const runtime = await start(dataDir, { EARSHOT_BROKER: 'embedded', ...env }, viaMake);
+  running.push({ child: runtime.child, group: viaMake, vhost: runtime.ready.vhost });
+  if (env.EARSHOT_BROKER === 'rabbitmq') {
+    expect(runtime.ready).toMatchObject({ brokerKind: 'rabbitmq', vhost: expect.stringMatching(/^earshot-dev-/) });
+    expect(Object.keys(runtime.ready.dataPlane!)).toContain('earshot-broker-ingress');
+  } else {
+    expect(runtime.ready.brokerKind).toBe('embedded');
+  }
   return runtime;
 }
+
+/** tools/services.sh's node: its management API (local-development credentials) and the data-plane binaries. */
+const rabbitmq = async (path: string, init: RequestInit = {}) => {
+  const { username, password } = new URL(localDefaults.amqpUrl);
+  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }, signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return res;
+};
+const rabbitmqAvailable =
+  ['rabbitmq-topology', 'rabbitmq-ingress', 'rabbitmq-dispatcher'].every((b) => existsSync(join(localDefaults.bin, b))) &&
+  (await rabbitmq('/api/overview').then(() => true, () => false));
 
 const upload = async (rt: Runtime, path: string, name: string) => {
   const form = new FormData();
@@ -64,10 +97,11 @@ const mailsFor = async (outbox: string, id: string, count: number, ms = 10_000) 
   }
 };
 
-describe('make dev', () => {
+/** What must hold whichever broker runs. */
+function onEitherBroker(broker: Broker) {
   it('runs the pipeline: login, upload, converted, download the MP3, one email with the link; a corrupt video fails with an email', async () => {
     const dir = await tempDir();
-    const rt = await startRuntime(join(dir, 'data'), {}, true);
+    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_BROKER: broker }, true);
     const video = await makeVideo(join(dir, 'talk.mp4'), { seconds: 4 });
     const id = await upload(rt, video, 'talk.mp4');
 
@@ -97,30 +131,9 @@ describe('make dev', () => {
     await once(rt.child, 'exit');
   });
 
-  it('delivers after a SIGKILL the event it had accepted, and the pipeline finishes with one MP3 and one email', async () => {
-    const dir = await tempDir();
-    const data = join(dir, 'data');
-    const env = { CONVERT_LEASE_SECONDS: '2' };
-    const first = await startRuntime(data, env);
-    const video = await makeVideo(join(dir, 'v.mp4'), { seconds: 3 });
-    const id = await upload(first, video, 'v.mp4');
-    first.child.kill('SIGKILL'); // the event is accepted (upload answered 202) but convert has not replied
-    await once(first.child, 'exit');
-    expect(first.lines.some((l) => l.msg === 'delivered' && String(l.eventId).startsWith(id))).toBe(false);
-
-    const second = await startRuntime(data, env);
-    expect(second.ready.recovered).toBeGreaterThanOrEqual(1);
-    await waitForJob(second, id, 'converted');
-    expect(await mailsFor(second.ready.outbox, id, 1)).toHaveLength(1);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await mailsFor(second.ready.outbox, id, 2, 0)).toHaveLength(1);
-    const mp3s = (await readdir(join(data, 'store', 'media', 'mp3s'))).filter((f) => f.startsWith(id) && !f.endsWith('.json'));
-    expect(mp3s).toHaveLength(1);
-  });
-
   it('fails a ten-hour silent FLAC on its declared length at once; a clip uploaded next with curl converts, its UTF-8 name kept in the job, the email and the download; forged events at the broker mail nobody', async () => {
     const dir = await tempDir();
-    const rt = await startRuntime(join(dir, 'data'));
+    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_BROKER: broker });
     const bomb = await makeSilence(join(dir, 'silence.flac'), 10 * 3600);
     expect((await stat(bomb)).size).toBeLessThan(100_000); // a few tens of KB
     const bombId = await upload(rt, bomb, 'silence.flac');
@@ -155,7 +168,9 @@ describe('make dev', () => {
       const { headers, body } = toHttp(event);
       expect((await fetch(rt.ready.broker, { method: 'POST', headers, body })).status).toBe(202);
     }
-    const delivered = (id: string) => rt.lines.some((l) => (l.msg === 'delivered' || l.msg === 'dropped: the subscriber refused the event') && l.eventId === id);
+    // The embedded broker logs each outcome; with RabbitMQ's dispatchers, the subscriber's request line says it answered.
+    const delivered = (id: string) =>
+      rt.lines.some((l) => l.eventId === id && (l.msg === 'delivered' || l.msg === 'dropped: the subscriber refused the event' || (l.msg === 'request' && Number(l.status) < 500)));
     for (const event of forged) await until(() => delivered(event.id));
     const outbox = await readdir(rt.ready.outbox);
     const mails = await Promise.all(outbox.map(async (f) => JSON.parse(await readFile(join(rt.ready.outbox, f), 'utf8')) as { to: string; text: string }));
@@ -163,6 +178,57 @@ describe('make dev', () => {
     expect(await mailsFor(rt.ready.outbox, clipId, 2, 0)).toHaveLength(1);
   });
 
+  it('dead-letters an event its subscriber keeps failing: after the Trigger\'s retries it reaches deadletter with the error extensions', async () => {
+    const dir = await tempDir();
+    // The repository's manifests, but convert's Trigger backs off from 1 s instead of 10 s (2 + 4 + 8 s of retries).
+    const manifests = join(dir, 'manifests');
+    for (const d of ['knative', 'eventing']) await cp(d, join(manifests, d), { recursive: true });
+    const triggers = join(manifests, 'eventing', 'triggers.yaml');
+    await writeFile(triggers, (await readFile(triggers, 'utf8')).replace('backoffDelay: PT10S', 'backoffDelay: PT1S'));
+    // convert cannot start (its FFMPEG_PATH is no ffmpeg), so every delivery to it is answered 502.
+    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_BROKER: broker, EARSHOT_MANIFESTS: manifests, FFMPEG_PATH: join(dir, 'no-ffmpeg') });
+    const id = await upload(rt, await makeVideo(join(dir, 'v.mp4'), { seconds: 1 }), 'v.mp4');
+
+    type Letter = { subject?: string; type?: string; errorDest?: string; errorCode?: string };
+    let letters: Letter[] = [];
+    await until(() => letters.some((l) => l.subject === id), 300_000, async () => {
+      const res = await fetch(`${rt.ready.functions.deadletter}/dead-letters`, { headers: { authorization: `Bearer ${rt.token}` } });
+      letters = (await res.json()) as Letter[];
+    });
+    const convertPort = new URL(rt.ready.functions.convert!).port;
+    expect(letters).toEqual([
+      expect.objectContaining({ subject: id, type: EventTypes.videoUploaded, errorCode: '502', errorDest: expect.stringMatching(new RegExp(`:${convertPort}/?$`)) }),
+    ]);
+  }, 600_000);
+}
+
+describe('make dev (embedded broker)', () => {
+  onEitherBroker('embedded');
+
+  // The file queue's durability (local/queue.ts); on RabbitMQ that is RabbitMQ's own (an unacknowledged
+  // message goes back to its queue), and the runtime killed with SIGKILL takes its data plane along.
+  it('delivers after a SIGKILL the event it had accepted, and the pipeline finishes with one MP3 and one email', async () => {
+    const dir = await tempDir();
+    const data = join(dir, 'data');
+    const env = { CONVERT_LEASE_SECONDS: '2' };
+    const first = await startRuntime(data, env);
+    const video = await makeVideo(join(dir, 'v.mp4'), { seconds: 3 });
+    const id = await upload(first, video, 'v.mp4');
+    first.child.kill('SIGKILL'); // the event is accepted (upload answered 202) but convert has not replied
+    await once(first.child, 'exit');
+    expect(first.lines.some((l) => l.msg === 'delivered' && String(l.eventId).startsWith(id))).toBe(false);
+
+    const second = await startRuntime(data, env);
+    expect(second.ready.recovered).toBeGreaterThanOrEqual(1);
+    await waitForJob(second, id, 'converted');
+    expect(await mailsFor(second.ready.outbox, id, 1)).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await mailsFor(second.ready.outbox, id, 2, 0)).toHaveLength(1);
+    const mp3s = (await readdir(join(data, 'store', 'media', 'mp3s'))).filter((f) => f.startsWith(id) && !f.endsWith('.json'));
+    expect(mp3s).toHaveLength(1);
+  });
+
+  // The activator's, whichever broker delivers.
   it('stops functions idle past the period, and starts them again on the next request', async () => {
     const dir = await tempDir();
     const rt = await startRuntime(join(dir, 'data'), { EARSHOT_IDLE_SECONDS: '1' });
@@ -177,4 +243,8 @@ describe('make dev', () => {
     expect(res.status).toBe(200);
     expect(coldStarts()).toBe(2);
   });
+});
+
+describeWithService('RabbitMQ and eventing-rabbitmq\'s ingress and dispatcher', rabbitmqAvailable, 'make dev with EARSHOT_BROKER=rabbitmq', () => {
+  onEitherBroker('rabbitmq');
 });

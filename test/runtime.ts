@@ -6,13 +6,26 @@ import { createInterface } from 'node:readline';
 
 export interface Runtime {
   child: ChildProcess;
-  ready: { broker: string; functions: Record<string, string>; outbox: string; recovered: number };
+  ready: {
+    broker: string;
+    /** EARSHOT_BROKER: the embedded broker, or RabbitMQ with eventing-rabbitmq's ingress and dispatchers. */
+    brokerKind: 'embedded' | 'rabbitmq';
+    /** rabbitmq: the runtime's vhost and its data-plane processes (name → PID at start-up). */
+    vhost?: string;
+    dataPlane?: Record<string, number>;
+    functions: Record<string, string>;
+    outbox: string;
+    recovered: number;
+  };
   /** Every JSON line it has logged so far. */
   lines: Record<string, unknown>[];
   token: string;
 }
 
-/** `viaMake` runs `make dev` itself, in its own process group (stop it with `process.kill(-pid)`). */
+/**
+ * `viaMake` runs `make dev` itself, in its own process group (stop it with `process.kill(-pid)`).
+ * `env` reaches the runtime: EARSHOT_BROKER=rabbitmq runs it on the real broker data plane.
+ */
 export async function startRuntime(dataDir: string, env: Record<string, string> = {}, viaMake = false): Promise<Runtime> {
   const [command, args] = viaMake ? ['make', ['--no-print-directory', 'dev']] : [process.execPath, ['--import', 'tsx', 'local/runtime.ts']];
   const child = spawn(command as string, args as string[], {
