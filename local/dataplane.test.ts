@@ -89,6 +89,8 @@ describe('the data plane under make dev', () => {
   it('kills what a runtime killed without setpriv left running for the same DATA_DIR', async () => {
     const bin = await standIns();
     const dataDir = join(bin, 'data');
+    // Not its first run, so the stand-in stays up (a first run crashes on purpose, for the restart test).
+    await writeFile(join(bin, 'runs'), '1');
     const orphan = spawn(join(bin, 'rabbitmq-dispatcher'), [], { env: { ...process.env, RABBITMQ_VHOST: vhostFor(dataDir), RUNS: join(bin, 'runs'), QUEUE_NAME: 'q' }, stdio: 'ignore' });
     const exited = once(orphan, 'exit');
     for (const end = Date.now() + 60_000; !(await dataPlaneProcesses(vhostFor(dataDir))).includes(orphan.pid!); await new Promise((r) => setTimeout(r, 100))) {
