@@ -45,6 +45,9 @@ export async function runFunction(name: string, start: (env: Env, log: Logger) =
   // It is still a bug: logged at error level with its stack, to be found and fixed. Installed
   // only now, so that a failure to start still exits.
   process.on('uncaughtException', (err, origin) => log.error('uncaught exception; still serving', { err, origin }));
+  // Logs go to stdout: once nobody reads it (the parent died, EPIPE), logging that error would
+  // raise another, and the guard above would spin on it. There is no one left to serve: exit.
+  process.stdout.on('error', () => process.exit(1));
 
   const shutdown = (signal: string) => {
     log.info('draining', { signal });
