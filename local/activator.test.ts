@@ -39,7 +39,7 @@ describe('activator', () => {
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { activator, get: async (path = '/') => (await fetch(`${url}${path}`)).json() as Promise<{ pid: number; most: number; env: string }> };
+    return { activator, url, get: async (path = '/') => (await fetch(`${url}${path}`)).json() as Promise<{ pid: number; most: number; env: string }> };
   };
 
   it('starts the function on the first request, which waits for it, with the env it was given', async () => {
@@ -57,6 +57,23 @@ describe('activator', () => {
     const { activator, get } = await start({ containerConcurrency: 1 });
     const answers = await Promise.all([get('/?ms=100'), get('/?ms=100'), get('/?ms=100')]);
     expect(Math.max(...answers.map((a) => a.most))).toBe(1);
+    await activator.stop();
+  });
+
+  it('gives a queued request\'s place back when its client goes away: later requests still run', async () => {
+    const { activator, get, url } = await start({ containerConcurrency: 1 });
+    const first = get('/?ms=500');
+    // Queued behind the first, then abandoned (as a killed dispatcher's requests are).
+    const abandoned = Array.from({ length: 3 }, () => {
+      const controller = new AbortController();
+      const res = fetch(`${url}/?ms=0`, { signal: controller.signal }).catch((err: Error) => err.name);
+      setTimeout(() => controller.abort(), 100);
+      return res;
+    });
+    expect(await Promise.all(abandoned)).toEqual(['AbortError', 'AbortError', 'AbortError']);
+    await first;
+    const after = await Promise.race([get('/?ms=0'), new Promise((r) => setTimeout(() => r('still queued'), 60_000))]);
+    expect(after).toMatchObject({ env: 'hi' });
     await activator.stop();
   });
 

@@ -4,7 +4,7 @@
  * (scale to zero), with at most `containerConcurrency` requests in flight (the rest queue).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../shared/log';
 import { Problem } from '../shared/problem';
@@ -41,28 +41,30 @@ export class Activator {
   /** The Node HTTP handler that stands where the function's URL is. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     clearTimeout(this.idleTimer);
-    await this.admit();
+    if (!(await this.admit(res))) return; // the client left while queued
+    let upstream: ClientRequest | undefined;
+    // Whatever happens next, the place is given up when the exchange ends, the client's leaving included.
+    res.once('close', () => {
+      upstream?.destroy();
+      this.release();
+    });
     let port: number;
     try {
       port = await this.ensureStarted();
     } catch (err) {
-      this.release();
       const problem = new Problem({ status: 502, title: 'Bad Gateway', detail: `${this.options.name} did not start: ${(err as Error).message}` });
       const response = problem.toResponse();
       res.writeHead(response.status, Object.fromEntries(response.headers)).end(await response.text());
       return;
     }
-    const upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    if (res.closed) return; // the client left during the cold start
+    upstream = request({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     upstream.on('error', (err) => {
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
       res.end(`${this.options.name}: ${err.message}`);
-    });
-    res.once('close', () => {
-      upstream.destroy();
-      this.release();
     });
     req.pipe(upstream);
   };
@@ -74,10 +76,29 @@ export class Activator {
     else if (this.state.kind === 'stopping') await this.state.exited;
   }
 
-  private async admit(): Promise<void> {
+  /**
+   * A place among `containerConcurrency`, or false when the client goes away while queued: a
+   * waiter left in the queue would take a place that no exchange would ever give back.
+   */
+  private admit(res: ServerResponse): Promise<boolean> {
     const limit = this.options.containerConcurrency;
-    if (limit > 0 && this.active >= limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
+    if (limit === 0 || this.active < limit) {
+      this.active++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const turn = () => {
+        res.off('close', gone);
+        this.active++;
+        resolve(true);
+      };
+      const gone = () => {
+        this.waiting = this.waiting.filter((w) => w !== turn);
+        resolve(false);
+      };
+      this.waiting.push(turn);
+      res.once('close', gone);
+    });
   }
 
   private release(): void {
