@@ -163,7 +163,7 @@ function functionEnv(fn: FunctionSpec, { config }: Topology): Record<string, str
   for (const [key, value] of Object.entries(config)) if (!deploymentOnly.has(key)) result[key] = value;
   result.DOWNLOAD_URL = urls.download!;
   if (fn.sendsEvents) result.K_SINK = brokerUrl;
-  for (const key of [...Object.keys(config), ...fn.secretEnv, 'FFMPEG_PATH', 'LOG_LEVEL']) {
+  for (const key of [...Object.keys(config), ...fn.secretEnv, 'FFMPEG_PATH', 'MAIL_URL', 'LOG_LEVEL']) {
     if (env[key]) result[key] = env[key]!;
   }
   return { ...result, DATA_DIR: dataDir, PATH: env.PATH ?? '', ...(env.TMPDIR && { TMPDIR: env.TMPDIR }) };

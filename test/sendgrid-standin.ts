@@ -15,6 +15,8 @@ export interface ReceivedMail {
     content: { type: string; value: string }[];
     custom_args?: Record<string, string>;
   };
+  /** What the stand-in answered: 202 is a mail SendGrid would send. */
+  status: number;
 }
 
 export interface SendgridStandin {
@@ -45,8 +47,8 @@ export async function startSendgridStandin(apiKey: string): Promise<SendgridStan
     } catch {
       return reply(400, { errors: [{ message: 'Bad Request', field: null, help: null }] });
     }
-    received.push({ authorization: req.headers.authorization, body });
     const status = script.shift() ?? 202;
+    received.push({ authorization: req.headers.authorization, body, status });
     if (status === 202) return reply(202, undefined, { 'x-message-id': `standin-${received.length}` });
     if (status === 429) return reply(429, { errors: [{ message: 'too many requests', field: null, help: null }] });
     if (status === 400) return reply(400, { errors: [{ message: 'The from email does not contain a valid address.', field: 'from.email', help: null }] });

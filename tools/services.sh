@@ -107,18 +107,18 @@ need_module_venv() { # Debian's python3 has venv in a package of its own
 # RabbitMQ from Debian, as a private node: its own Erlang cookie (HOME), epmd port, data and logs
 # under .services/rabbitmq, and ports that never clash with a system RabbitMQ (5672/15672/25672/4369).
 # /usr/sbin/rabbitmqctl switches to the rabbitmq user, so the scripts under /usr/lib/rabbitmq/bin are used.
-RABBITMQ_NODE=earshot@localhost RABBITMQ_AMQP_PORT=5673 RABBITMQ_HTTP_PORT=15673
-RABBITMQ_DIST_PORT=25673 RABBITMQ_EPMD_PORT=4371
+# Another node beside it (the broker fault tests restart their own) sets RABBITMQ_DIR, _NODE and the ports.
+: "${RABBITMQ_DIR:=$root/rabbitmq}" "${RABBITMQ_NODE:=earshot@localhost}" "${RABBITMQ_AMQP_PORT:=5673}" "${RABBITMQ_HTTP_PORT:=15673}"
+: "${RABBITMQ_DIST_PORT:=25673}" "${RABBITMQ_EPMD_PORT:=4371}"
 RABBITMQ_USER=earshot RABBITMQ_PASSWORD=earshot-local-dev # local development only
 rabbitmq_env() { # runs "$@" with the node's environment
-  HOME=$root/rabbitmq ERL_EPMD_PORT=$RABBITMQ_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1 \
-    RABBITMQ_CONF_ENV_FILE=$root/rabbitmq/rabbitmq-env.conf "$@"
+  HOME=$RABBITMQ_DIR ERL_EPMD_PORT=$RABBITMQ_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1 \
+    RABBITMQ_CONF_ENV_FILE=$RABBITMQ_DIR/rabbitmq-env.conf "$@"
 }
-rabbitmqctl() { rabbitmq_env /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODE" "$@"; }
 rabbitmq_api_up() { curl -fsS -u "$RABBITMQ_USER:$RABBITMQ_PASSWORD" "http://127.0.0.1:$RABBITMQ_HTTP_PORT/api/overview"; }
 
 rabbitmq_up() {
-  local dir=$root/rabbitmq
+  local dir=$RABBITMQ_DIR
   need /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
   need curl curl
   if rabbitmq_api_up >/dev/null 2>&1; then echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_AMQP_PORT"; rabbitmq_build; return; fi
@@ -153,9 +153,14 @@ EOF
 }
 
 rabbitmq_down() {
-  [ -f "$root/rabbitmq/rabbitmq-env.conf" ] || return 0
+  [ -f "$RABBITMQ_DIR/rabbitmq-env.conf" ] || return 0
   # With the pid file, stop waits for the node to exit; then our private epmd has nothing left to serve.
-  rabbitmqctl stop "$root/rabbitmq/rabbitmq.pid" >/dev/null 2>&1 && echo "rabbitmq: stopped" || true
+  # A node that is gone already is not waited for (rabbitmqctl would wait for it without end).
+  local pid; pid=$(cat "$RABBITMQ_DIR/rabbitmq.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    rabbitmq_env timeout 120 /usr/lib/rabbitmq/bin/rabbitmqctl -n "$RABBITMQ_NODE" stop "$RABBITMQ_DIR/rabbitmq.pid" >/dev/null 2>&1 \
+      && echo "rabbitmq: stopped" || echo "rabbitmq: did not stop within 120 s" >&2
+  fi
   rabbitmq_env epmd -kill >/dev/null 2>&1 || true
 }
 
