@@ -2,17 +2,18 @@
  * `make dev`'s runtime as a child process, over real HTTP. On both brokers (the embedded one, and
  * EARSHOT_BROKER=rabbitmq: RabbitMQ with eventing-rabbitmq's ingress and dispatchers, which
  * `make services` provides): the pipeline end to end, a corrupt video, a decompression bomb and a
- * UTF-8 name, forged events at the broker, and a failing subscriber's event dead-lettered. On the
+ * UTF-8 name, forged events at the broker, and a failing subscriber's event dead-lettered and replayed. On the
  * embedded one: a SIGKILL with an event in flight, and scale to zero.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { cp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { cp, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataPlaneProcesses, localDefaults } from '../local/dataplane';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
@@ -178,18 +179,19 @@ function onEitherBroker(broker: Broker) {
     expect(await mailsFor(rt.ready.outbox, clipId, 2, 0)).toHaveLength(1);
   });
 
-  it('dead-letters an event its subscriber keeps failing: after the Trigger\'s retries it reaches deadletter with the error extensions', async () => {
+  it('dead-letters an event its subscriber keeps failing: after the Trigger\'s retries it reaches deadletter with the error extensions; replayed once convert is fixed, the job converts and mails once', async () => {
     const dir = await tempDir();
     // The repository's manifests, but convert's Trigger backs off from 1 s instead of 10 s (2 + 4 + 8 s of retries).
     const manifests = join(dir, 'manifests');
     for (const d of ['knative', 'eventing']) await cp(d, join(manifests, d), { recursive: true });
     const triggers = join(manifests, 'eventing', 'triggers.yaml');
     await writeFile(triggers, (await readFile(triggers, 'utf8')).replace('backoffDelay: PT10S', 'backoffDelay: PT1S'));
-    // convert cannot start (its FFMPEG_PATH is no ffmpeg), so every delivery to it is answered 502.
-    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_BROKER: broker, EARSHOT_MANIFESTS: manifests, FFMPEG_PATH: join(dir, 'no-ffmpeg') });
+    // convert cannot start (nothing is at its FFMPEG_PATH yet), so every delivery to it is answered 502.
+    const ffmpeg = join(dir, 'ffmpeg');
+    const rt = await startRuntime(join(dir, 'data'), { EARSHOT_BROKER: broker, EARSHOT_MANIFESTS: manifests, FFMPEG_PATH: ffmpeg });
     const id = await upload(rt, await makeVideo(join(dir, 'v.mp4'), { seconds: 1 }), 'v.mp4');
 
-    type Letter = { subject?: string; type?: string; errorDest?: string; errorCode?: string };
+    type Letter = { id: string; subject?: string; type?: string; errorDest?: string; errorCode?: string };
     let letters: Letter[] = [];
     await until(() => letters.some((l) => l.subject === id), 300_000, async () => {
       const res = await fetch(`${rt.ready.functions.deadletter}/dead-letters`, { headers: { authorization: `Bearer ${rt.token}` } });
@@ -199,6 +201,19 @@ function onEitherBroker(broker: Broker) {
     expect(letters).toEqual([
       expect.objectContaining({ subject: id, type: EventTypes.videoUploaded, errorCode: '502', errorDest: expect.stringMatching(new RegExp(`:${convertPort}/?$`)) }),
     ]);
+    expect((await waitForJob(rt, id, 'uploaded', 0)).status).toBe('uploaded');
+
+    // The fix (ffmpeg where convert looks for it), then the admin's replay: the event goes back
+    // through the broker without the error extensions, and the pipeline finishes.
+    await symlink(ffmpegInstaller.path, ffmpeg);
+    const admin = { authorization: `Bearer ${rt.token}` };
+    const replay = await fetch(`${rt.ready.functions.deadletter}/dead-letters/${letters[0]!.id}/replay`, { method: 'POST', headers: admin });
+    expect(replay.status).toBe(202);
+    await waitForJob(rt, id, 'converted', 300_000);
+    expect(await mailsFor(rt.ready.outbox, id, 1)).toHaveLength(1);
+    expect((await fetch(`${rt.ready.functions.deadletter}/dead-letters/${letters[0]!.id}`, { headers: admin })).status).toBe(404);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await mailsFor(rt.ready.outbox, id, 2, 0)).toHaveLength(1);
   }, 600_000);
 }
 
