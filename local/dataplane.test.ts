@@ -112,4 +112,10 @@ describe('the data plane under make dev', () => {
     const bin = await standIns();
     await expect(startDataPlane({ ...opts, bin, managementUrl: 'http://127.0.0.1:1' })).rejects.toThrow(/does not answer.*run make services/);
   });
+
+  it('refuses an EARSHOT_DATAPLANE_NETNS that does not exist, before starting anything', async () => {
+    const bin = await standIns();
+    const opts = { repo: '.', dataDir: join(bin, 'data'), ingressPort: 1, subscribers: {}, log: memoryLogger(), bin, netns: `earshot-none-${process.pid}` };
+    await expect(startDataPlane(opts)).rejects.toThrow(/EARSHOT_DATAPLANE_NETNS=earshot-none-\d+: no such network namespace/);
+  });
 });

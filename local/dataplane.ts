@@ -22,6 +22,10 @@ export interface DataPlaneOptions {
   dataDir: string;
   /** Where the ingress listens (the Broker's address, given to functions as K_SINK). */
   ingressPort: number;
+  /** Where the runtime and the dispatchers reach it (default 127.0.0.1); it listens on every address of its host. */
+  ingressHost?: string;
+  /** A network namespace (`ip netns`) to run the ingress and dispatchers in: another host, as far as addresses go. */
+  netns?: string;
   /** Every Knative Service the Triggers and the Broker deliver to, by name. */
   subscribers: Record<string, string>;
   log: Logger;
@@ -73,11 +77,15 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const managementUrl = options.managementUrl ?? localDefaults.managementUrl;
   const bin = resolve(options.bin ?? localDefaults.bin);
   const vhost = options.vhost ?? vhostFor(dataDir);
-  const url = `http://127.0.0.1:${options.ingressPort}`;
+  const ingressHost = options.ingressHost ?? '127.0.0.1';
+  const url = `http://${ingressHost}:${options.ingressPort}`;
   const api = management(managementUrl, amqpUrl);
 
   const missing = ['rabbitmq-topology', 'rabbitmq-ingress', 'rabbitmq-dispatcher'].filter((b) => !existsSync(join(bin, b)));
   if (missing.length > 0) throw new DataPlaneUnavailable(`EARSHOT_BROKER=rabbitmq: ${missing.join(', ')} not in ${bin}: run make services`);
+  if (options.netns && !existsSync(join('/run/netns', options.netns))) {
+    throw new DataPlaneUnavailable(`EARSHOT_DATAPLANE_NETNS=${options.netns}: no such network namespace (ip netns list)`);
+  }
   try {
     await api('/api/overview');
   } catch (err) {
@@ -97,13 +105,13 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const queues = await api(`/api/queues/${encodeURIComponent(vhost)}?columns=messages`).catch(() => []) as { messages?: number }[];
   const pending = queues.reduce((sum, q) => sum + (q.messages ?? 0), 0);
 
-  const supervised = specs.map((spec) => supervise(spec, log.child({ fn: spec.name })));
+  const supervised = specs.map((spec) => supervise(spec, log.child({ fn: spec.name }), options.netns));
   const stop = async () => {
     await Promise.all(supervised.map((s) => s.stop()));
   };
   try {
     await waitFor('the data plane', readyTimeoutMs, async () => {
-      return supervised.every((s) => s.ready()) && (await listening(options.ingressPort));
+      return supervised.every((s) => s.ready()) && (await listening(ingressHost, options.ingressPort));
     });
   } catch (err) {
     await stop();
@@ -123,9 +131,10 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
  * One process, restarted when it exits (backoff doubling from 0.5 s to 30 s, back to the start once
  * it has run 30 s). Ready: the ingress as soon as it runs (the caller polls its port), a dispatcher
  * once it logs that it consumes. Spawned through setpriv --pdeathsig when there is one, so that a
- * runtime killed with SIGKILL takes its data plane along instead of leaving it consuming.
+ * runtime killed with SIGKILL takes its data plane along instead of leaving it consuming. In `netns`,
+ * through `ip netns exec`, which execs in place: the process is still the runtime's child.
  */
-function supervise(spec: ProcessSpec, log: Logger) {
+function supervise(spec: ProcessSpec, log: Logger, netns?: string) {
   const consumer = Boolean(spec.env.QUEUE_NAME);
   let child: ChildProcess | undefined;
   let consuming = false;
@@ -136,9 +145,9 @@ function supervise(spec: ProcessSpec, log: Logger) {
   const start = () => {
     const started = Date.now();
     consuming = false;
-    const [command, args] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', spec.command]] : [spec.command, []];
+    const argv = [...(netns ? ['ip', 'netns', 'exec', netns] : []), ...(setpriv ? [setpriv, '--pdeathsig', 'SIGKILL', '--'] : []), spec.command];
     const env = { PATH: process.env.PATH ?? '', ...spec.env, ...spec.localEnv };
-    const c = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(argv[0]!, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     for (const stream of [c.stdout!, c.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
@@ -235,9 +244,9 @@ function management(base: string, amqpUrl: string) {
 }
 
 /** A TCP connection, not a request: the ingress logs a warning for anything but a POST. */
-const listening = (port: number) =>
+const listening = (host: string, port: number) =>
   new Promise<boolean>((done) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
+    const socket = connect({ host, port }, () => {
       done(true);
       socket.end();
     });

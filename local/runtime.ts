@@ -39,20 +39,31 @@ if (missing.length > 0) {
   process.exit(1);
 }
 
-const listen = async (server: Server, port: number): Promise<string> => {
-  await new Promise<void>((done, fail) => server.once('error', fail).listen(port, '127.0.0.1', done));
-  return `http://localhost:${(server.address() as AddressInfo).port}`;
+// Addresses, for running the parts on different hosts (test/multihost.test.ts does, with network
+// namespaces). EARSHOT_HOST: the address the functions' and the broker's ports listen on, and the
+// host of every URL handed out (an IPv4 address or a name); by default loopback, called localhost.
+const host = env.EARSHOT_HOST;
+// EARSHOT_BROKER=rabbitmq: EARSHOT_DATAPLANE_NETNS runs the ingress and the dispatchers in that
+// network namespace (`ip netns`); EARSHOT_INGRESS_HOST is where the ingress is reached there (on the
+// broker's port: it listens on every address it has), for K_SINK. By default, on EARSHOT_HOST.
+const dataPlaneNetns = brokerKind === 'rabbitmq' ? env.EARSHOT_DATAPLANE_NETNS : undefined;
+const ingressHost = brokerKind === 'rabbitmq' ? env.EARSHOT_INGRESS_HOST : undefined;
+
+const listen = async (server: Server, port: number): Promise<number> => {
+  await new Promise<void>((done, fail) => server.once('error', fail).listen(port, host ?? '127.0.0.1', done));
+  return (server.address() as AddressInfo).port;
 };
+const urlOf = (port: number, at = host ?? 'localhost') => `http://${at}:${port}`;
 const portFor = (index: number) => (basePort === 0 ? 0 : basePort + index);
 
 // The broker's port first (functions that send events get its URL as K_SINK), then every
 // function's, so that each can be told where the others are; then the broker itself.
 const brokerPort = createServer(); // the embedded ingress; for RabbitMQ's, a hold on the port until it listens there
-const brokerUrl = await listen(brokerPort, portFor(0));
+const brokerUrl = urlOf(await listen(brokerPort, portFor(0)), ingressHost);
 const functions = [...topology.functions].sort((a, b) => a.name.localeCompare(b.name));
 const servers = functions.map(() => createServer());
 const urls: Record<string, string> = {};
-for (const [i, fn] of functions.entries()) urls[fn.name] = await listen(servers[i]!, portFor(i + 1));
+for (const [i, fn] of functions.entries()) urls[fn.name] = urlOf(await listen(servers[i]!, portFor(i + 1)));
 
 const activators = new Map<string, Activator>();
 for (const [i, fn] of functions.entries()) {
@@ -133,6 +144,8 @@ async function startRabbitmqBroker(): Promise<Broker> {
       repo: manifests,
       dataDir,
       ingressPort: port,
+      ingressHost: ingressHost ?? host,
+      netns: dataPlaneNetns,
       subscribers,
       log,
       amqpUrl: env.EARSHOT_RABBITMQ_URL,

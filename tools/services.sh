@@ -107,25 +107,27 @@ need_module_venv() { # Debian's python3 has venv in a package of its own
 # RabbitMQ from Debian, as a private node: its own Erlang cookie (HOME), epmd port, data and logs
 # under .services/rabbitmq, and ports that never clash with a system RabbitMQ (5672/15672/25672/4369).
 # /usr/sbin/rabbitmqctl switches to the rabbitmq user, so the scripts under /usr/lib/rabbitmq/bin are used.
-# Another node beside it (the broker fault tests restart their own) sets RABBITMQ_DIR, _NODE and the ports.
+# Another node beside it (the broker fault tests restart their own) sets RABBITMQ_DIR, _NODE and the ports;
+# RABBITMQ_IP moves AMQP and the management API off loopback (test/multihost.test.ts: a node in a
+# network namespace of its own); epmd and distribution stay on the node's loopback.
 : "${RABBITMQ_DIR:=$root/rabbitmq}" "${RABBITMQ_NODE:=earshot@localhost}" "${RABBITMQ_AMQP_PORT:=5673}" "${RABBITMQ_HTTP_PORT:=15673}"
-: "${RABBITMQ_DIST_PORT:=25673}" "${RABBITMQ_EPMD_PORT:=4371}"
+: "${RABBITMQ_DIST_PORT:=25673}" "${RABBITMQ_EPMD_PORT:=4371}" "${RABBITMQ_IP:=127.0.0.1}"
 RABBITMQ_USER=earshot RABBITMQ_PASSWORD=earshot-local-dev # local development only
 rabbitmq_env() { # runs "$@" with the node's environment
   HOME=$RABBITMQ_DIR ERL_EPMD_PORT=$RABBITMQ_EPMD_PORT ERL_EPMD_ADDRESS=127.0.0.1 \
     RABBITMQ_CONF_ENV_FILE=$RABBITMQ_DIR/rabbitmq-env.conf "$@"
 }
-rabbitmq_api_up() { curl -fsS -u "$RABBITMQ_USER:$RABBITMQ_PASSWORD" "http://127.0.0.1:$RABBITMQ_HTTP_PORT/api/overview"; }
+rabbitmq_api_up() { curl -fsS -u "$RABBITMQ_USER:$RABBITMQ_PASSWORD" "http://$RABBITMQ_IP:$RABBITMQ_HTTP_PORT/api/overview"; }
 
 rabbitmq_up() {
   local dir=$RABBITMQ_DIR
   need /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
   need curl curl
-  if rabbitmq_api_up >/dev/null 2>&1; then echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_AMQP_PORT"; rabbitmq_build; return; fi
+  if rabbitmq_api_up >/dev/null 2>&1; then echo "rabbitmq: running on $RABBITMQ_IP:$RABBITMQ_AMQP_PORT"; rabbitmq_build; return; fi
   mkdir -p "$dir"
   cat >"$dir/rabbitmq-env.conf" <<EOF
 NODENAME=$RABBITMQ_NODE
-NODE_IP_ADDRESS=127.0.0.1
+NODE_IP_ADDRESS=$RABBITMQ_IP
 NODE_PORT=$RABBITMQ_AMQP_PORT
 DIST_PORT=$RABBITMQ_DIST_PORT
 MNESIA_BASE=$dir/mnesia
@@ -138,7 +140,7 @@ EOF
   # consumer_timeout as in eventing/rabbitmq.yaml. The default user is made on the first boot only.
   cat >"$dir/rabbitmq.conf" <<EOF
 consumer_timeout = 28800000
-management.tcp.ip = 127.0.0.1
+management.tcp.ip = $RABBITMQ_IP
 management.tcp.port = $RABBITMQ_HTTP_PORT
 default_user = $RABBITMQ_USER
 default_pass = $RABBITMQ_PASSWORD
@@ -147,8 +149,8 @@ EOF
   echo '[rabbitmq_management].' >"$dir/enabled_plugins"
   rabbitmq_env setsid /usr/lib/rabbitmq/bin/rabbitmq-server </dev/null >"$dir/server.log" 2>&1 &
   wait_for rabbitmq 90 rabbitmq_api_up
-  echo "rabbitmq: running on 127.0.0.1:$RABBITMQ_AMQP_PORT, management http://127.0.0.1:$RABBITMQ_HTTP_PORT" \
-    "(RABBITMQ_URL=amqp://$RABBITMQ_USER:$RABBITMQ_PASSWORD@127.0.0.1:$RABBITMQ_AMQP_PORT/: local development only)"
+  echo "rabbitmq: running on $RABBITMQ_IP:$RABBITMQ_AMQP_PORT, management http://$RABBITMQ_IP:$RABBITMQ_HTTP_PORT" \
+    "(RABBITMQ_URL=amqp://$RABBITMQ_USER:$RABBITMQ_PASSWORD@$RABBITMQ_IP:$RABBITMQ_AMQP_PORT/: local development only)"
   rabbitmq_build
 }
 
