@@ -18,6 +18,7 @@ import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
 import { table, type Row } from './measure';
 import { benchPipeline } from './pipeline';
+import { noRabbitmq, rabbitmqAvailable } from './rabbitmq';
 import { benchRequests } from './requests';
 import { benchStreaming } from './streaming';
 
@@ -46,8 +47,12 @@ if (await mongoReachable()) {
 } else {
   rows.push({ id: 'B3', measure: 'stream, MongoDB', value: NaN, unit: 'MB/s', target: '≥ 0.5×', met: null, note: 'no MongoDB-wire server (make services)' });
 }
-await step('B4 pipeline', () => benchPipeline({ seconds: 30, runs: 3 }));
-await step('B5 broker', () => benchBroker({ events: 5000, runs: 3 }));
+// The real broker data plane beside the embedded one, where `make services` has it.
+const rabbitmq = await rabbitmqAvailable();
+await step('B4 pipeline', () => benchPipeline({ seconds: 30, runs: 3, rabbitmq }));
+if (!rabbitmq) rows.push({ id: 'B4', measure: 'pipeline overhead, EARSHOT_BROKER=rabbitmq', value: NaN, unit: 'ms', target: '≤ 100 ms', met: null, note: noRabbitmq });
+await step('B5 broker', () => benchBroker({ events: 5000, runs: 3, rabbitmq }));
+if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispatcher, events in and delivered', value: NaN, unit: 'events/s', target: '—', met: null, note: noRabbitmq });
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
 await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
 

@@ -8,16 +8,19 @@ import { benchLoginFlood } from '../bench/login-flood';
 import type { Row } from '../bench/measure';
 import { table } from '../bench/measure';
 import { benchPipeline } from '../bench/pipeline';
+import { rabbitmqAvailable } from '../bench/rabbitmq';
 import { benchRequests } from '../bench/requests';
 import { benchStreaming } from '../bench/streaming';
+import { describeWithService } from './services';
 
-/** `signed`: a difference that may come out just below zero (B4: convert can start before the client sees 202). */
+/** `signed`: differences (value, and baseline and ratio) that may come out just below zero (B4: convert can start before the client sees 202). */
 const reported = (rows: Row | Row[], { signed = false } = {}) => {
   for (const row of [rows].flat()) {
     expect(row.note ?? '').not.toMatch(/^failed/);
     expect(Number.isFinite(row.value), `${row.measure}: ${row.value}`).toBe(true);
     if (!signed) expect(row.value).toBeGreaterThan(0);
-    if (row.baseline) expect(row.baseline.value).toBeGreaterThan(0);
+    if (row.baseline && !signed) expect(row.baseline.value).toBeGreaterThan(0);
+    if (row.ratio !== undefined && !signed) expect(row.ratio).toBeGreaterThan(0);
     expect(table([row])).toContain(row.measure);
   }
 };
@@ -30,4 +33,19 @@ describe('benchmarks, smoke run', () => {
   it('B5 broker throughput', async () => reported(await benchBroker({ events: 50, runs: 1 })));
   it('B6 requests per second', async () => reported(await benchRequests({ seconds: 1 })));
   it('B7 login latency during a wrong-password flood', async () => reported(await benchLoginFlood({ logins: 1, clients: 2 })));
+});
+
+describeWithService("RabbitMQ and eventing-rabbitmq's ingress and dispatcher", await rabbitmqAvailable(), 'benchmarks on the real broker data plane, smoke run', () => {
+  it('B4 pipeline with EARSHOT_BROKER=rabbitmq beside the embedded broker', async () => {
+    const [embedded, real, ...more] = await benchPipeline({ seconds: 2, runs: 1, rabbitmq: true });
+    expect(more).toEqual([]);
+    expect(embedded!.baseline!.value).toBeGreaterThan(0); // the convert step
+    expect(real!.baseline).toEqual({ name: 'embedded broker', value: embedded!.value });
+    reported([embedded!, real!], { signed: true });
+  });
+  it('B5 the real ingress and dispatcher beside the embedded broker', async () => {
+    const rows = await benchBroker({ events: 50, runs: 1, rabbitmq: true });
+    expect(rows.map((r) => r.baseline?.name)).toEqual([undefined, 'embedded broker']);
+    reported(rows);
+  });
 });
