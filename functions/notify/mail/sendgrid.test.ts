@@ -25,6 +25,7 @@ describe('SendGrid mailer (against a local server speaking SendGrid v3 mail/send
         content: [{ type: 'text/plain', value: 'Download it here.' }],
         custom_args: { jobId: 'job-1' },
       }),
+      status: 202,
     });
   });
 
