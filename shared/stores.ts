@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './config';
+import { openSqlite, requireSqlite } from './sqlite';
 import type { JobStore } from './jobs/store';
 import type { MediaStore } from './media/store';
 
@@ -18,12 +19,9 @@ export interface Stores {
  */
 export async function openStores(url: URL): Promise<Stores> {
   if (url.protocol === 'file:') {
+    requireSqlite('MEDIA_URL', 'mongodb://host/database');
     const dir = fileURLToPath(url);
-    const [{ FileMediaStore }, { SqliteJobStore }, { openSqlite }] = await Promise.all([
-      import('./media/files'),
-      import('./jobs/sqlite'),
-      import('./sqlite'),
-    ]);
+    const [{ FileMediaStore }, { SqliteJobStore }] = await Promise.all([import('./media/files'), import('./jobs/sqlite')]);
     const media = new FileMediaStore(join(dir, 'media'));
     const jobs = new SqliteJobStore(() => openSqlite(join(dir, 'jobs.db')));
     return { media, jobs, close: async () => void (await Promise.all([media.close(), jobs.close()])) };

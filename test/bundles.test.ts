@@ -150,23 +150,56 @@ describeWithService(
       expect(execFileSync(imageNode, ['-p', 'process.versions.node'], { encoding: 'utf8' }).split('.')[0]).toBe(imageNodeMajor);
     });
 
+    /** A folder laid out as the image's /app: the bundle as main.js, no node_modules. */
+    const imageOf = async (name: string) => {
+      const image = await tempDir('image-');
+      await writeFile(join(image, 'package.json'), '{"type":"module"}');
+      await copyFile(`dist/${name}.js`, join(image, 'main.js'));
+      return image;
+    };
+    const productionEnv = async (): Promise<Record<string, string>> => {
+      const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+      return {
+        PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1',
+        MEDIA_URL: 'mongodb://127.0.0.1:1/earshot', // connected on first use, not at start
+        USERS_DB_URL: 'https://user:password@db.example',
+        JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
+        JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
+        K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
+        FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
+      };
+    };
+
+    // Left to its make dev default, a store would be SQLite, which the image cannot load.
+    it.each([
+      ['login', 'USERS_DB_URL'],
+      ['upload', 'MEDIA_URL'],
+      ['convert', 'MEDIA_URL'],
+      ['notify', 'MEDIA_URL'],
+      ['download', 'MEDIA_URL'],
+    ])('%s in its image without %s: one clear log line and exit 78, no stack trace', async (name, variable) => {
+      const { [variable]: _unset, ...env } = await productionEnv();
+      const child = spawn(imageNode, ['main.js'], { cwd: await imageOf(name), env: { ...env, DATA_DIR: await tempDir() } });
+      let [out, err] = ['', ''];
+      child.stdout!.on('data', (chunk) => (out += chunk));
+      child.stderr!.on('data', (chunk) => (err += chunk));
+      // Started instead (it would fail on the first request): the first line says so at once.
+      const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve).once('close', () => resolve('')));
+      try {
+        expect(JSON.parse(first)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable, detail: expect.stringContaining(`set ${variable} to`) });
+        expect(await exitCode(child)).toBe(78);
+        expect(out.trim().split('\n')).toHaveLength(1);
+        expect(err).toBe('');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
+
     it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])(
       '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
       async (name) => {
-        const image = await tempDir('image-');
-        await writeFile(join(image, 'package.json'), '{"type":"module"}');
-        await copyFile(`dist/${name}.js`, join(image, 'main.js'));
-        const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-        const production: Record<string, string> = {
-          PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1',
-          MEDIA_URL: 'mongodb://127.0.0.1:1/earshot', // connected on first use, not at start
-          USERS_DB_URL: 'https://user:password@db.example',
-          JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
-          JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
-          K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
-          FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
-        };
-        const child = spawn(imageNode, ['main.js'], { cwd: image, env: production });
+        const image = await imageOf(name);
+        const child = spawn(imageNode, ['main.js'], { cwd: image, env: await productionEnv() });
         const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
           createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line)));
           child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));

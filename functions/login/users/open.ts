@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../../shared/config';
+import { openSqlite, requireSqlite } from '../../../shared/sqlite';
 import type { UserStore } from './store';
 
 /**
@@ -13,7 +14,8 @@ export async function openUsers(url: URL): Promise<UserStore> {
     return new MysqlUserStore(url.href);
   }
   if (url.protocol === 'file:') {
-    const [{ openSqlite }, { SqliteUserStore }] = await Promise.all([import('../../../shared/sqlite'), import('./sqlite')]);
+    requireSqlite('USERS_DB_URL', 'https://user:password@host (PlanetScale, or MySQL behind mysql-proxy)');
+    const { SqliteUserStore } = await import('./sqlite');
     return new SqliteUserStore(await openSqlite(fileURLToPath(url)));
   }
   throw new ConfigError('USERS_DB_URL', `has an unsupported scheme "${url.protocol}" (use file:///path/users.db, or https://user:password@host for MySQL)`);
