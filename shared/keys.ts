@@ -18,7 +18,7 @@ export interface SigningKey {
  * one generated into the data dir on first use.
  */
 export async function loadSigningKey(privateKeyJson: string | undefined, dataDir: string): Promise<SigningKey> {
-  const jwk = privateKeyJson ? parseJwk(privateKeyJson) : await localPrivateJwk(dataDir);
+  const jwk = privateKeyJson ? parseJwk(privateKeyJson) : await localPrivateJwk(dataDir, 'JWT_PRIVATE_KEY');
   if (!jwk.kid) throw new ConfigError('JWT_PRIVATE_KEY', 'must have a "kid" (key id), used for rotation');
   if (jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || !jwk.d) {
     throw new ConfigError('JWT_PRIVATE_KEY', 'must be an Ed25519 private key (kty OKP, crv Ed25519, with d)');
@@ -47,7 +47,7 @@ export async function loadPublicKeys(publicKeysJson: string | undefined, dataDir
     return set as JSONWebKeySet;
   }
   // The local key's public half, read without importing the private key (a verifier needs none).
-  const { d: _private, ...publicJwk } = await localPrivateJwk(dataDir);
+  const { d: _private, ...publicJwk } = await localPrivateJwk(dataDir, 'JWT_PUBLIC_KEYS');
   return { keys: [{ ...publicJwk, alg: JWT_ALG, use: 'sig' }] };
 }
 
@@ -59,20 +59,29 @@ function parseJwk(json: string): JWK {
   }
 }
 
-/** Whichever local process starts first creates the key; the others read it. */
-async function localPrivateJwk(dataDir: string): Promise<JWK> {
+/**
+ * Whichever local process starts first creates the key; the others read it. Where it cannot be
+ * kept (an image's read-only filesystem), the setting that was left out is named: `setting`.
+ */
+async function localPrivateJwk(dataDir: string, setting: string): Promise<JWK> {
   const dir = join(dataDir, 'keys');
   const file = join(dir, 'signing-key.local-dev.jwk.json');
   try {
     return JSON.parse(await readFile(file, 'utf8')) as JWK;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ConfigError(setting, `is not set, and the local development key ${file} cannot be read (${code ?? String(err)})`);
   }
   const { privateKey } = await generateKeyPair(JWT_ALG, { crv: 'Ed25519', extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: `local-${randomUUID().slice(0, 8)}` };
-  await mkdir(dir, { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, JSON.stringify(jwk), { mode: 0o600 });
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(temp, JSON.stringify(jwk), { mode: 0o600 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError(setting, `is not set, and no local development key can be kept in ${dir} (${code}): set ${setting} (make keys prints a pair)`);
+  }
   try {
     await link(temp, file);
   } catch (err) {

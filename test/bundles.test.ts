@@ -170,23 +170,28 @@ describeWithService(
       };
     };
 
-    // Left to its make dev default, a store would be SQLite, which the image cannot load.
+    // Left to its make dev default, a store would be SQLite, which the image cannot load, and a
+    // key would be generated into DATA_DIR, which a read-only root filesystem cannot keep.
+    const readOnly = '/dev/null/earshot-data'; // mkdir fails there as on a read-only root filesystem
     it.each([
-      ['login', 'USERS_DB_URL'],
-      ['upload', 'MEDIA_URL'],
-      ['convert', 'MEDIA_URL'],
-      ['notify', 'MEDIA_URL'],
-      ['download', 'MEDIA_URL'],
-    ])('%s in its image without %s: one clear log line and exit 78, no stack trace', async (name, variable) => {
+      ['login', 'USERS_DB_URL', ''],
+      ['upload', 'MEDIA_URL', ''],
+      ['convert', 'MEDIA_URL', ''],
+      ['notify', 'MEDIA_URL', ''],
+      ['download', 'MEDIA_URL', ''],
+      ['login', 'JWT_PRIVATE_KEY', readOnly],
+      ['upload', 'JWT_PUBLIC_KEYS', readOnly],
+      ['download', 'JWT_PUBLIC_KEYS', readOnly],
+    ])('%s in its image without %s: one clear log line and exit 78, no stack trace', async (name, variable, dataDir) => {
       const { [variable]: _unset, ...env } = await productionEnv();
-      const child = spawn(imageNode, ['main.js'], { cwd: await imageOf(name), env: { ...env, DATA_DIR: await tempDir() } });
+      const child = spawn(imageNode, ['main.js'], { cwd: await imageOf(name), env: { ...env, DATA_DIR: dataDir || (await tempDir()) } });
       let [out, err] = ['', ''];
       child.stdout!.on('data', (chunk) => (out += chunk));
       child.stderr!.on('data', (chunk) => (err += chunk));
       // Started instead (it would fail on the first request): the first line says so at once.
       const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve).once('close', () => resolve('')));
       try {
-        expect(JSON.parse(first)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable, detail: expect.stringContaining(`set ${variable} to`) });
+        expect(JSON.parse(first)).toMatchObject({ level: 'error', msg: 'invalid configuration', variable, detail: expect.stringContaining(`set ${variable}`) });
         expect(await exitCode(child)).toBe(78);
         expect(out.trim().split('\n')).toHaveLength(1);
         expect(err).toBe('');
