@@ -109,8 +109,8 @@ describe('mp3Transcoder', () => {
     let encoder: Proc | undefined;
     try {
       encoder = await until(() => childrenOf(child.pid!).find((p) => p.comm === 'ffmpeg' && p.cmdline.includes('libmp3lame')), 120_000, 'the encoding ffmpeg to start');
-      const watchdog = childrenOf(child.pid!).find((p) => p.cmdline.includes('earshot-ffmpeg-watchdog'));
-      expect(watchdog).toBeDefined();
+      // Spawned once ffmpeg has a PID to watch: a moment after it.
+      const watchdog = await until(() => childrenOf(child.pid!).find((p) => p.cmdline.includes('earshot-ffmpeg-watchdog')), 60_000, 'the watchdog to start');
       child.kill('SIGKILL');
       await exited;
       // Its CPU limit (-timelimit 3600) is an hour away: only the watchdog can end it this soon.
