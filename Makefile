@@ -94,7 +94,7 @@ endif
 keys: $(NODE_MODULES)
 	@npx tsx tools/keys.ts
 
-images: $(NODE_MODULES)
+images: dist/meta.json
 	@FUNCTIONS="$(FUNCTIONS)" REGISTRY="$(REGISTRY)" TAG="$(TAG)" bash tools/images.sh
 
 deploy: $(NODE_MODULES)

@@ -32,7 +32,9 @@ fi
 for tool in buildah:buildah debootstrap:debootstrap; do
   command -v "${tool%%:*}" >/dev/null || { echo "make images: no Docker engine, and ${tool%%:*} is missing (apt-get install ${tool#*:})" >&2; exit 1; }
 done
-export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
+export BUILDAH_ISOLATION=${BUILDAH_ISOLATION:-chroot}
+# vfs: the driver podman runs them with here (overlay would be a second store podman does not read).
+buildah() { command buildah --storage-driver "${STORAGE_DRIVER:-vfs}" "$@"; }
 node_major=$(sed -n 's/^ARG NODE_MAJOR=//p' knative/Dockerfile)
 # Named by this script's hash too: a change to how the base is made makes a new one.
 base=localhost/earshot-base:node$node_major-trixie-$(sha256sum "$0" | cut -c1-8)
@@ -58,8 +60,8 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
   buildah commit --rm "$ctr" "$base" >/dev/null
 fi
 
-# The bundles, as the build stage would leave them.
-npx tsx tools/build.ts >/dev/null
+# The bundles as the build stage would leave them: dist/, which make images brings up to date.
+[ -f dist/meta.json ] || { echo "images: no bundles in dist/ (make images builds them; or make build)" >&2; exit 1; }
 ctr=$(buildah from scratch)
 buildah copy "$ctr" dist /src/dist >/dev/null
 bundles=localhost/earshot-bundles:$TAG
