@@ -14,6 +14,7 @@ import { dropDatabase, mongoReachable } from '../test/mongo';
 import { benchBroker } from './broker';
 import { benchColdStarts } from './coldstart';
 import { benchConvert } from './convert';
+import { benchImages, imagesBuilt } from './images';
 import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
 import { table, type Row } from './measure';
@@ -21,6 +22,7 @@ import { benchPipeline } from './pipeline';
 import { noRabbitmq, rabbitmqAvailable } from './rabbitmq';
 import { benchRequests } from './requests';
 import { benchStreaming } from './streaming';
+import { podmanAvailable } from '../test/podman';
 
 const GiB = 1024 ** 3;
 const systemFfmpeg = ['/usr/bin/ffmpeg', '/usr/local/bin/ffmpeg'].find((p) => existsSync(p));
@@ -55,6 +57,11 @@ await step('B5 broker', () => benchBroker({ events: 5000, runs: 3, rabbitmq }));
 if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispatcher, events in and delivered', value: NaN, unit: 'events/s', target: '—', met: null, note: noRabbitmq });
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
 await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
+if (podmanAvailable && (await imagesBuilt())) {
+  await step('B8 images', () => benchImages({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 5 }));
+} else {
+  rows.push({ id: 'B8', measure: 'images: size and cold start', value: NaN, unit: '', target: '', met: null, note: 'no images: make images first (buildah, podman, debootstrap; as root)' });
+}
 
 const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
 console.log(`\nearshot benchmarks (${machine}, ${new Date().toISOString()})\n`);
