@@ -17,7 +17,7 @@ export const noRabbitmq = 'no RabbitMQ (make services)';
 async function management(path: string, init: RequestInit = {}): Promise<Response> {
   const { username, password } = new URL(localDefaults.amqpUrl);
   const authorization = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}`;
-  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(30_000) });
   if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status}`);
   return res;
 }

@@ -237,7 +237,7 @@ function management(base: string, amqpUrl: string) {
   const { username, password } = new URL(amqpUrl);
   const auth = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}`;
   return async (path: string): Promise<unknown> => {
-    const res = await fetch(base.replace(/\/$/, '') + path, { headers: { authorization: auth }, signal: AbortSignal.timeout(5000) });
+    const res = await fetch(base.replace(/\/$/, '') + path, { headers: { authorization: auth }, signal: AbortSignal.timeout(30_000) });
     if (!res.ok) throw new Error(`${path}: ${res.status}`);
     return res.json();
   };

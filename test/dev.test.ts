@@ -61,7 +61,7 @@ async function startRuntime(dataDir: string, env: Record<string, string> = {}, v
 /** tools/services.sh's node: its management API (local-development credentials) and the data-plane binaries. */
 const rabbitmq = async (path: string, init: RequestInit = {}) => {
   const { username, password } = new URL(localDefaults.amqpUrl);
-  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }, signal: AbortSignal.timeout(5000) });
+  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` }, signal: AbortSignal.timeout(30_000) });
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return res;
 };

@@ -7,7 +7,7 @@ const base = process.env.MONGODB_TEST_URL ?? 'mongodb://127.0.0.1:27018/';
 export const mongoTestUrl = (suite: string) => new URL(`earshot_test_${suite}_${process.pid}`, base).href;
 
 export async function mongoReachable(): Promise<boolean> {
-  const client = new MongoClient(base, { serverSelectionTimeoutMS: 2000 });
+  const client = new MongoClient(base, { serverSelectionTimeoutMS: 20_000 });
   try {
     await client.connect();
     await client.db('admin').command({ ping: 1 });

@@ -8,7 +8,7 @@ export const mysqlTestUrl = new URL(process.env.MYSQL_TEST_URL ?? 'mysql://earsh
 
 export async function mysqlReachable(): Promise<boolean> {
   try {
-    const connection = await mysql.createConnection({ uri: mysqlTestUrl.href, connectTimeout: 2000 });
+    const connection = await mysql.createConnection({ uri: mysqlTestUrl.href, connectTimeout: 20_000 });
     await connection.end();
     return true;
   } catch {

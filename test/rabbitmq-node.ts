@@ -40,7 +40,7 @@ export function rabbitmqNode(dir: string, offset: number): RabbitmqNode {
     down: () => services('rabbitmq-down'),
     async api<T>(path: string, init: RequestInit = {}) {
       const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-      const res = await fetch(managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(5000) });
+      const res = await fetch(managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(30_000) });
       if (!res.ok) throw new Error(`${path}: ${res.status}`);
       return (res.status === 204 ? undefined : await res.json()) as T;
     },

@@ -36,7 +36,7 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
 
 async function nodeUp(): Promise<boolean> {
   try {
-    await api('/api/overview', { signal: AbortSignal.timeout(3000) });
+    await api('/api/overview', { signal: AbortSignal.timeout(30_000) });
     return true;
   } catch {
     return false;
@@ -219,13 +219,13 @@ describeWithService('RabbitMQ and eventing-rabbitmq\'s ingress and dispatcher', 
     expect(JSON.parse(dead.body)).toMatchObject({ videoId: 'fail-1' });
     const attempts = 1 + Number(topology.processes.find((p) => p.name === 'convert-on-video-uploaded-dispatcher')!.env.RETRY);
 
-    // Nothing went anywhere else (by now the failing event has had minutes to stray).
-    expect(ids(convert).sort()).toEqual([
-      ...Array<string>(attempts).fill(`${EventTypes.videoUploaded} fail-1`),
-      `${EventTypes.videoUploaded} reply-4`,
-      `${EventTypes.videoUploaded} v-1`,
-    ]);
-    expect(ids(notify).sort()).toEqual([`${EventTypes.audioConverted} reply-4`, `${EventTypes.audioConverted} v-2`, `${EventTypes.conversionFailed} v-3`]);
-    expect(ids(deadletter)).toEqual([`${EventTypes.videoUploaded} fail-1`]);
+    // Nothing went anywhere else (by now the failing event has had minutes to stray). Delivery is
+    // at least once: a channel RabbitMQ drops on a loaded machine hands its unacknowledged
+    // messages out again, so the failing event may go round its retries more than once.
+    const unique = (list: string[]) => [...new Set(list)].sort();
+    expect(unique(ids(convert))).toEqual([`${EventTypes.videoUploaded} fail-1`, `${EventTypes.videoUploaded} reply-4`, `${EventTypes.videoUploaded} v-1`]);
+    expect(ids(convert).filter((id) => id.endsWith(' fail-1')).length).toBeGreaterThanOrEqual(attempts);
+    expect(unique(ids(notify))).toEqual([`${EventTypes.audioConverted} reply-4`, `${EventTypes.audioConverted} v-2`, `${EventTypes.conversionFailed} v-3`]);
+    expect(unique(ids(deadletter))).toEqual([`${EventTypes.videoUploaded} fail-1`]);
   }, 600_000);
 });
