@@ -244,7 +244,7 @@ function management(base: string, amqpUrl: string) {
 }
 
 /** A TCP connection, not a request: the ingress logs a warning for anything but a POST. */
-const listening = (host: string, port: number) =>
+export const listening = (host: string, port: number) =>
   new Promise<boolean>((done) => {
     const socket = connect({ host, port }, () => {
       done(true);

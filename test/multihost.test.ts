@@ -12,11 +12,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { readFile, readdir, readlink, stat, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataPlaneProcesses, localDefaults } from '../local/dataplane';
+import { dataPlaneProcesses, listening, localDefaults } from '../local/dataplane';
 import { decodedSeconds, makeVideo } from './media';
 import { startRuntime, type Runtime } from './runtime';
 import { describeWithService } from './services';
@@ -73,7 +72,7 @@ function suite() {
     // loopback (other suites run nodes there): refused there later, they prove the node is elsewhere.
     for (let offset = 100 + (id % 400); ; offset++) {
       ports = { amqp: 5673 + offset, http: 15673 + offset, dist: 25673 + offset, epmd: 4371 + offset };
-      if (!(await Promise.all(Object.values(ports).map((p) => reachable('127.0.0.1', p)))).includes(true)) break;
+      if (!(await Promise.all(Object.values(ports).map((p) => listening('127.0.0.1', p)))).includes(true)) break;
     }
 
     await ip('link', 'add', bridge, 'type', 'bridge');
@@ -162,7 +161,7 @@ function suite() {
     expect(await readlink(`/proc/${rt!.child.pid}/ns/net`)).toBe(here);
     expect(new Set([dataPlaneNs, rabbitmqNs, here]).size).toBe(3);
     const ingressPort = Number(new URL(ready.broker).port);
-    for (const port of [ports.amqp, ports.http, ingressPort]) expect(await reachable('127.0.0.1', port), `127.0.0.1:${port}`).toBe(false);
+    for (const port of [ports.amqp, ports.http, ingressPort]) expect(await listening('127.0.0.1', port), `127.0.0.1:${port}`).toBe(false);
 
     // RabbitMQ sees the data plane's AMQP connections arrive from the data plane's address.
     type Connection = { vhost: string; peer_host: string };
@@ -181,15 +180,6 @@ function suite() {
 
 /** `net:[inode]`, as /proc/<pid>/ns/net reads for a process in the named namespace. */
 const namespaceOf = async (ns: string) => `net:[${(await stat(`/run/netns/${ns}`)).ino}]`;
-
-const reachable = (host: string, port: number) =>
-  new Promise<boolean>((done) => {
-    const socket = connect({ host, port }, () => {
-      done(true);
-      socket.end();
-    });
-    socket.once('error', () => done(false));
-  });
 
 /** Whatever still runs in it (a node that would not stop) is killed first: `ip netns del` leaves a namespace in use alive. */
 async function removeNetns(ns: string) {
