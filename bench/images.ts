@@ -8,7 +8,8 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { contained, envArgs, freePort, podman, serviceEnv } from '../test/podman';
+import { contained, imageName, podman } from '../local/podman';
+import { envArgs, freePort, serviceEnv } from '../test/podman';
 import { interleaved, type Row } from './measure';
 
 const MB = 1e6;
@@ -47,14 +48,14 @@ async function untilHealthy(start: (port: number) => ChildProcess): Promise<numb
 
 /** Whether make images has built them (buildah's store, as tools/images.sh fills it). */
 export async function imagesBuilt(tag = 'latest'): Promise<boolean> {
-  return promisify(execFile)('buildah', ['--storage-driver', 'vfs', 'inspect', '--type', 'image', `localhost/earshot/login:${tag}`]).then(() => true, () => false);
+  return promisify(execFile)('buildah', ['--storage-driver', 'vfs', 'inspect', '--type', 'image', imageName('login', tag)]).then(() => true, () => false);
 }
 
 export async function benchImages({ names, runs, tag = 'latest' }: { names: string[]; runs: number; tag?: string }): Promise<Row[]> {
   const envOf = await serviceEnv();
   const rows: Row[] = [];
   for (const name of names) {
-    const image = `localhost/earshot/${name}:${tag}`;
+    const image = imageName(name, tag);
     const bytes = await compressedSize(image);
     rows.push({
       id: 'B8',

@@ -3,30 +3,16 @@
  * whether it is there, one of the bench's own in front of a stand-in subscriber, and removing
  * the vhosts the benchmarks leave.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { localDefaults, startDataPlane } from '../local/dataplane';
+import { managementApi, startDataPlane } from '../local/dataplane';
 import { readTopology } from '../local/topology';
 import { createLogger } from '../shared/log';
 import { benchDir } from './inputs';
 
 export const noRabbitmq = 'no RabbitMQ (make services)';
 
-async function management(path: string, init: RequestInit = {}): Promise<Response> {
-  const { username, password } = new URL(localDefaults.amqpUrl);
-  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}`;
-  const res = await fetch(localDefaults.managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(30_000) });
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status}`);
-  return res;
-}
-
-/** The node answers and the data-plane binaries are built (`make services` does both). */
-export async function rabbitmqAvailable(): Promise<boolean> {
-  const built = ['rabbitmq-topology', 'rabbitmq-ingress', 'rabbitmq-dispatcher'].every((b) => existsSync(join(localDefaults.bin, b)));
-  return built && management('/api/overview').then(() => true, () => false);
-}
+const management = managementApi();
 
 /** Its exchanges and queues go with it; a vhost that is not there is fine. */
 export async function deleteVhost(vhost: string): Promise<void> {

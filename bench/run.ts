@@ -19,10 +19,11 @@ import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
 import { table, type Row } from './measure';
 import { benchPipeline } from './pipeline';
-import { noRabbitmq, rabbitmqAvailable } from './rabbitmq';
+import { dataPlaneAvailable } from '../local/dataplane';
+import { noRabbitmq } from './rabbitmq';
 import { benchRequests } from './requests';
 import { benchStreaming } from './streaming';
-import { podmanAvailable } from '../test/podman';
+import { podmanAvailable } from '../local/podman';
 
 const GiB = 1024 ** 3;
 const systemFfmpeg = ['/usr/bin/ffmpeg', '/usr/local/bin/ffmpeg'].find((p) => existsSync(p));
@@ -50,7 +51,7 @@ if (await mongoReachable()) {
   rows.push({ id: 'B3', measure: 'stream, MongoDB', value: NaN, unit: 'MB/s', target: '≥ 0.5×', met: null, note: 'no MongoDB-wire server (make services)' });
 }
 // The real broker data plane beside the embedded one, where `make services` has it.
-const rabbitmq = await rabbitmqAvailable();
+const rabbitmq = await dataPlaneAvailable();
 await step('B4 pipeline', () => benchPipeline({ seconds: 30, runs: 3, rabbitmq }));
 if (!rabbitmq) rows.push({ id: 'B4', measure: 'pipeline overhead, EARSHOT_BROKER=rabbitmq', value: NaN, unit: 'ms', target: '≤ 100 ms', met: null, note: noRabbitmq });
 await step('B5 broker', () => benchBroker({ events: 5000, runs: 3, rabbitmq }));

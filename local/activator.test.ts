@@ -34,7 +34,7 @@ describe('activator', () => {
   afterAll(() => servers.forEach((s) => s.close()));
 
   const start = async (options: { containerConcurrency?: number; idleMs?: number } = {}) => {
-    const activator = new Activator({ name: 'fake', bundle, env: { GREETING: 'hi' }, containerConcurrency: options.containerConcurrency ?? 0, idleMs: options.idleMs ?? 60_000, log, output: () => {} });
+    const activator = new Activator({ name: 'fake', command: [process.execPath, bundle], env: { GREETING: 'hi' }, containerConcurrency: options.containerConcurrency ?? 0, idleMs: options.idleMs ?? 60_000, log, output: () => {} });
     const server = createServer(activator.handle);
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -97,7 +97,7 @@ describe('activator', () => {
   });
 
   it('answers 502 with a problem when the function cannot start', async () => {
-    const broken = new Activator({ name: 'broken', bundle: join(bundle, '..', 'missing.mjs'), env: {}, containerConcurrency: 0, idleMs: 1000, log, output: () => {} });
+    const broken = new Activator({ name: 'broken', command: [process.execPath, join(bundle, '..', 'missing.mjs')], env: {}, containerConcurrency: 0, idleMs: 1000, log, output: () => {} });
     const server = createServer(broken.handle);
     servers.push(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

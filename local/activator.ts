@@ -11,7 +11,8 @@ import { Problem } from '../shared/problem';
 
 export interface ActivatorOptions {
   name: string;
-  bundle: string;
+  /** What runs the function: `node <bundle>`, or podman running its image. It is given PORT and HOST in its env. */
+  command: string[];
   env: Record<string, string>;
   /** 0: no limit. */
   containerConcurrency: number;
@@ -128,9 +129,9 @@ export class Activator {
   }
 
   private spawn(): Promise<number> {
-    const { name, bundle, env, log, output = (line) => process.stdout.write(`${line}\n`) } = this.options;
+    const { name, command: [file, ...args], env, log, output = (line) => process.stdout.write(`${line}\n`) } = this.options;
     const started = performance.now();
-    const child = spawn(process.execPath, ['--enable-source-maps', bundle], {
+    const child = spawn(file!, args, {
       env: { ...env, PORT: '0', HOST: '127.0.0.1' },
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });

@@ -79,7 +79,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   const vhost = options.vhost ?? vhostFor(dataDir);
   const ingressHost = options.ingressHost ?? '127.0.0.1';
   const url = `http://${ingressHost}:${options.ingressPort}`;
-  const api = management(managementUrl, amqpUrl);
+  const api = managementApi(managementUrl, amqpUrl);
 
   const missing = ['rabbitmq-topology', 'rabbitmq-ingress', 'rabbitmq-dispatcher'].filter((b) => !existsSync(join(bin, b)));
   if (missing.length > 0) throw new DataPlaneUnavailable(`EARSHOT_BROKER=rabbitmq: ${missing.join(', ')} not in ${bin}: run make services`);
@@ -102,7 +102,7 @@ export async function startDataPlane(options: DataPlaneOptions): Promise<DataPla
   } catch (err) {
     throw new Error(`rabbitmq-topology failed: ${String((err as { stderr?: string }).stderr || (err as Error).message).trim()}`);
   }
-  const queues = await api(`/api/queues/${encodeURIComponent(vhost)}?columns=messages`).catch(() => []) as { messages?: number }[];
+  const queues = (await api(`/api/queues/${encodeURIComponent(vhost)}?columns=messages`).then((res) => res.json(), () => [])) as { messages?: number }[];
   const pending = queues.reduce((sum, q) => sum + (q.messages ?? 0), 0);
 
   const supervised = specs.map((spec) => supervise(spec, log.child({ fn: spec.name }), options.netns));
@@ -233,14 +233,21 @@ async function killLeftovers(vhost: string, log: Logger): Promise<void> {
   if (killed.length > 0) log.warn('killed data-plane processes an earlier runtime left', { vhost, pids: killed });
 }
 
-function management(base: string, amqpUrl: string) {
+/** RabbitMQ's management API at `base`, as the user of `amqpUrl`: a failed status throws. */
+export function managementApi(base = localDefaults.managementUrl, amqpUrl = localDefaults.amqpUrl) {
   const { username, password } = new URL(amqpUrl);
-  const auth = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}`;
-  return async (path: string): Promise<unknown> => {
-    const res = await fetch(base.replace(/\/$/, '') + path, { headers: { authorization: auth }, signal: AbortSignal.timeout(30_000) });
-    if (!res.ok) throw new Error(`${path}: ${res.status}`);
-    return res.json();
+  const authorization = `Basic ${Buffer.from(`${decodeURIComponent(username)}:${decodeURIComponent(password)}`).toString('base64')}`;
+  return async (path: string, init: RequestInit = {}): Promise<Response> => {
+    const res = await fetch(base.replace(/\/$/, '') + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status}`);
+    return res;
   };
+}
+
+/** `make services`' node answers, and the data-plane binaries are built (it does both). */
+export async function dataPlaneAvailable(): Promise<boolean> {
+  const built = ['rabbitmq-topology', 'rabbitmq-ingress', 'rabbitmq-dispatcher'].every((b) => existsSync(join(localDefaults.bin, b)));
+  return built && managementApi()('/api/overview').then(() => true, () => false);
 }
 
 /** A TCP connection, not a request: the ingress logs a warning for anything but a POST. */

@@ -3,6 +3,8 @@
  * Each function is its own process behind its own port, started on demand and stopped when
  * idle; the embedded broker routes events per the Triggers; everything lives under DATA_DIR.
  * EARSHOT_BROKER=rabbitmq runs eventing-rabbitmq's real data plane instead (local/dataplane.ts).
+ * EARSHOT_IMAGES=<tag> runs each function from its image (`make images TAG=<tag>`) in podman, with
+ * only its Service's env: nothing is kept on this machine, so the stores and mail are real servers.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,11 +14,13 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hashPassword } from '../functions/login/password';
+import { JWT_ALG, localPrivateJwk } from '../shared/keys';
 import { openUsers } from '../functions/login/users/open';
 import { createLogger } from '../shared/log';
 import { Activator } from './activator';
 import { brokerIngress, startDispatch } from './broker';
 import { DataPlaneUnavailable, startDataPlane } from './dataplane';
+import { containerCommand, existingImages, imageName, podmanAvailable } from './podman';
 import { fileQueue } from './queue';
 import { readTopology, type FunctionSpec, type Topology } from './topology';
 
@@ -33,7 +37,9 @@ if (brokerKind !== 'embedded' && brokerKind !== 'rabbitmq') {
   process.exit(1);
 }
 
-const missing = topology.functions.filter((f) => !existsSync(join('dist', `${f.name}.js`)));
+const imageTag = env.EARSHOT_IMAGES;
+if (imageTag) await checkImages(imageTag);
+const missing = imageTag ? [] : topology.functions.filter((f) => !existsSync(join('dist', `${f.name}.js`)));
 if (missing.length > 0) {
   console.error(`No bundle for ${missing.map((f) => f.name).join(', ')}: run make dev (or make build) first.`);
   process.exit(1);
@@ -65,12 +71,17 @@ const servers = functions.map(() => createServer());
 const urls: Record<string, string> = {};
 for (const [i, fn] of functions.entries()) urls[fn.name] = urlOf(await listen(servers[i]!, portFor(i + 1)));
 
+const jwtKeys = imageTag ? await localJwtKeys() : {};
 const activators = new Map<string, Activator>();
 for (const [i, fn] of functions.entries()) {
+  const fnEnv = functionEnv(fn, topology, jwtKeys);
   const activator = new Activator({
     name: fn.name,
-    bundle: join('dist', `${fn.name}.js`),
-    env: functionEnv(fn, topology),
+    command: imageTag
+      ? containerCommand(imageName(fn.name, imageTag), Object.keys(fnEnv), `earshot.dev=${dataDir}`)
+      : [process.execPath, '--enable-source-maps', join('dist', `${fn.name}.js`)],
+    // podman finds its helpers on PATH; the container is given only the keys its command names.
+    env: imageTag ? { ...fnEnv, PATH: env.PATH ?? '' } : fnEnv,
     containerConcurrency: fn.containerConcurrency,
     idleMs,
     log,
@@ -169,17 +180,54 @@ async function startRabbitmqBroker(): Promise<Broker> {
  * The Service's env with local values: the ConfigMap's settings, minus those that name the
  * deployment (its URLs and keys), which the embedded defaults under DATA_DIR replace. Any of
  * these variables set in make dev's own environment is passed on (MEDIA_URL=… make dev).
+ * For an image, the Service's env alone (with `keys`, the JWT keys of this DATA_DIR): no path of
+ * this machine means anything inside it.
  */
-function functionEnv(fn: FunctionSpec, { config }: Topology): Record<string, string> {
+function functionEnv(fn: FunctionSpec, { config }: Topology, keys: Record<string, string>): Record<string, string> {
   const deploymentOnly = new Set(['DOWNLOAD_URL', 'JWT_PUBLIC_KEYS']);
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(config)) if (!deploymentOnly.has(key)) result[key] = value;
   result.DOWNLOAD_URL = urls.download!;
   if (fn.sendsEvents) result.K_SINK = brokerUrl;
-  for (const key of [...Object.keys(config), ...fn.secretEnv, 'FFMPEG_PATH', 'MAIL_URL', 'LOG_LEVEL']) {
+  if (imageTag) {
+    if (keys.JWT_PUBLIC_KEYS) result.JWT_PUBLIC_KEYS = keys.JWT_PUBLIC_KEYS;
+    if (fn.secretEnv.includes('JWT_PRIVATE_KEY') && keys.JWT_PRIVATE_KEY) result.JWT_PRIVATE_KEY = keys.JWT_PRIVATE_KEY;
+  }
+  const local = imageTag ? [] : ['FFMPEG_PATH'];
+  for (const key of [...Object.keys(config), ...fn.secretEnv, ...local, 'MAIL_URL', 'LOG_LEVEL']) {
     if (env[key]) result[key] = env[key]!;
   }
+  if (imageTag) return result;
   return { ...result, DATA_DIR: dataDir, PATH: env.PATH ?? '', ...(env.TMPDIR && { TMPDIR: env.TMPDIR }) };
+}
+
+/** EARSHOT_IMAGES: podman, the images, and the settings that name real servers (an image keeps nothing here). */
+async function checkImages(tag: string): Promise<void> {
+  const fail = (message: string) => {
+    console.error(`EARSHOT_IMAGES=${tag}: ${message}`);
+    process.exit(1);
+  };
+  if (!podmanAvailable) fail('running the images needs podman, buildah and debootstrap, as root (apt-get install podman buildah debootstrap)');
+  const unset = ['MEDIA_URL', 'USERS_DB_URL', 'SENDGRID_API_KEY'].filter((key) => !env[key]);
+  if (unset.length > 0) {
+    fail(`set ${unset.join(', ')}: the images keep nothing on this machine (MEDIA_URL: a MongoDB, e.g. make services' FerretDB; USERS_DB_URL: make mysql-proxy; SENDGRID_API_KEY, and MAIL_URL for a server speaking SendGrid's API)`);
+  }
+  const wanted = topology.functions.map((fn) => imageName(fn.name, tag));
+  const present = await existingImages(wanted);
+  const absent = wanted.filter((name) => !present.has(name));
+  if (absent.length > 0) fail(`no image ${absent.join(', ')}: make images TAG=${tag}`);
+}
+
+/** The signing key of this DATA_DIR (created on first use) as the Secret and the ConfigMap would hold it; or the pair given. */
+async function localJwtKeys(): Promise<Record<string, string>> {
+  if (env.JWT_PRIVATE_KEY || env.JWT_PUBLIC_KEYS) {
+    if (env.JWT_PRIVATE_KEY && env.JWT_PUBLIC_KEYS) return { JWT_PRIVATE_KEY: env.JWT_PRIVATE_KEY, JWT_PUBLIC_KEYS: env.JWT_PUBLIC_KEYS };
+    console.error('Set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEYS (make keys prints a pair), or neither for a local key.');
+    process.exit(1);
+  }
+  const jwk = await localPrivateJwk(dataDir, 'JWT_PRIVATE_KEY');
+  const { d: _private, ...publicJwk } = jwk;
+  return { JWT_PRIVATE_KEY: JSON.stringify(jwk), JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...publicJwk, alg: JWT_ALG, use: 'sig' }] }) };
 }
 
 async function ensureDemoUser(): Promise<{ email: string; password: string } | undefined> {

@@ -63,7 +63,7 @@ function parseJwk(json: string): JWK {
  * Whichever local process starts first creates the key; the others read it. Where it cannot be
  * kept (an image's read-only filesystem), the setting that was left out is named: `setting`.
  */
-async function localPrivateJwk(dataDir: string, setting: string): Promise<JWK> {
+export async function localPrivateJwk(dataDir: string, setting: string): Promise<JWK> {
   const dir = join(dataDir, 'keys');
   const file = join(dir, 'signing-key.local-dev.jwk.json');
   try {

@@ -8,7 +8,7 @@ import { benchLoginFlood } from '../bench/login-flood';
 import type { Row } from '../bench/measure';
 import { table } from '../bench/measure';
 import { benchPipeline } from '../bench/pipeline';
-import { rabbitmqAvailable } from '../bench/rabbitmq';
+import { dataPlaneAvailable } from '../local/dataplane';
 import { benchRequests } from '../bench/requests';
 import { benchStreaming } from '../bench/streaming';
 import { describeWithService } from './services';
@@ -35,7 +35,7 @@ describe('benchmarks, smoke run', () => {
   it('B7 login latency during a wrong-password flood', async () => reported(await benchLoginFlood({ logins: 1, clients: 2 })));
 });
 
-describeWithService("RabbitMQ and eventing-rabbitmq's ingress and dispatcher", await rabbitmqAvailable(), 'benchmarks on the real broker data plane, smoke run', () => {
+describeWithService("RabbitMQ and eventing-rabbitmq's ingress and dispatcher", await dataPlaneAvailable(), 'benchmarks on the real broker data plane, smoke run', () => {
   it('B4 pipeline with EARSHOT_BROKER=rabbitmq beside the embedded broker', async () => {
     const [embedded, real, ...more] = await benchPipeline({ seconds: 2, runs: 1, rabbitmq: true });
     expect(more).toEqual([]);

@@ -11,11 +11,12 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { beforeAll, expect, it } from 'vitest';
 import { benchImages } from '../bench/images';
-import { contained, envArgs, freePort, output, podman, podmanAvailable, serviceEnv } from './podman';
+import { contained, imageName, podman, podmanAvailable } from '../local/podman';
+import { envArgs, freePort, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
 
 const tag = 'test';
-const image = (fn: string) => `localhost/earshot/${fn}:${tag}`;
+const image = (fn: string) => imageName(fn, tag);
 
 /** The process in a container that serves `port`: node main.js with PORT in its environment. */
 async function mainProcess(port: number): Promise<number> {

@@ -1,28 +1,8 @@
-/**
- * Running the images here, for test/images.test.ts and bench/images.ts: podman as this machine
- * allows it, and the env each Knative Service gives its container.
- */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+/** For test/images.test.ts and bench/images.ts: the env each Knative Service gives its container, and podman's output. */
+import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { readTopology } from '../local/topology';
-
-const tools = ['/usr/bin/buildah', '/usr/bin/podman', '/usr/sbin/debootstrap', '/usr/bin/unshare'];
-/** make images (buildah on a debootstrap base) and podman, as root. */
-export const podmanAvailable = tools.every((t) => existsSync(t)) && process.getuid?.() === 0;
-
-/**
- * podman in a mount namespace of its own without the unified cgroup hierarchy (crun refuses this
- * machine's hybrid cgroups), cgroupfs, and vfs storage (buildah's). The chain execs down to podman
- * itself, so a signal to the child is podman's to proxy to the container.
- */
-export const podman = (args: string[]): ChildProcess =>
-  spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-    'umount /sys/fs/cgroup/unified 2>/dev/null; exec podman --cgroup-manager cgroupfs --storage-driver vfs "$@"', 'podman', ...args]);
-
-/** As a Knative pod runs it: read-only root, writable /tmp; and the limits crun cannot raise here. */
-export const contained = ['--rm', '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
 
 export const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
 

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { managementApi } from '../local/dataplane';
 
 export interface RabbitmqNode {
   amqpUrl: string;
@@ -33,15 +34,14 @@ export function rabbitmqNode(dir: string, offset: number): RabbitmqNode {
   };
   const services = (command: string) => promisify(execFile)('tools/services.sh', [command], { env }).then(() => undefined);
   const managementUrl = `http://127.0.0.1:${port(15673)}`;
+  const amqpUrl = `amqp://${user}:${password}@127.0.0.1:${port(5673)}`;
   return {
-    amqpUrl: `amqp://${user}:${password}@127.0.0.1:${port(5673)}`,
+    amqpUrl,
     managementUrl,
     up: () => services('rabbitmq-up'),
     down: () => services('rabbitmq-down'),
     async api<T>(path: string, init: RequestInit = {}) {
-      const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-      const res = await fetch(managementUrl + path, { ...init, headers: { authorization }, signal: AbortSignal.timeout(30_000) });
-      if (!res.ok) throw new Error(`${path}: ${res.status}`);
+      const res = await managementApi(managementUrl, amqpUrl)(path, init);
       return (res.status === 204 ? undefined : await res.json()) as T;
     },
   };

@@ -30,11 +30,24 @@ wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
   return 1
 }
 
+# The databases and the local-development user; earshot_test_<name>: databases a test makes for itself.
+mariadb_grant() { # mariadb_grant SOCKET USER
+  mariadb --socket="$1" -u "$2" <<'SQL'
+CREATE DATABASE IF NOT EXISTS earshot CHARACTER SET utf8mb4;
+CREATE DATABASE IF NOT EXISTS earshot_test CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS 'earshot'@'127.0.0.1' IDENTIFIED BY 'earshot-local-dev';
+CREATE USER IF NOT EXISTS 'earshot'@'localhost' IDENTIFIED BY 'earshot-local-dev';
+GRANT ALL ON earshot.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
+GRANT ALL ON `earshot\_test%`.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
+SQL
+}
+
 mariadb_up() {
   need mariadbd mariadb-server
   local dir=$root/mariadb sock=$root/mariadb/mysqld.sock user
   user=$(id -un)
   if mariadb -h 127.0.0.1 -P 3307 -u earshot -pearshot-local-dev -e 'SELECT 1' earshot_test >/dev/null 2>&1; then
+    mariadb_grant "$sock" "$user" || true # a node started by an older checkout may lack newer grants
     echo "mariadb: running on 127.0.0.1:3307"
     return
   fi
@@ -47,14 +60,7 @@ mariadb_up() {
     --bind-address=127.0.0.1 --pid-file="$dir/mariadbd.pid" --log-error="$dir/error.log" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci </dev/null >/dev/null 2>&1 &
   wait_for mariadb 60 mariadb-admin --socket="$sock" ping
-  mariadb --socket="$sock" -u "$user" <<'SQL'
-CREATE DATABASE IF NOT EXISTS earshot CHARACTER SET utf8mb4;
-CREATE DATABASE IF NOT EXISTS earshot_test CHARACTER SET utf8mb4;
-CREATE USER IF NOT EXISTS 'earshot'@'127.0.0.1' IDENTIFIED BY 'earshot-local-dev';
-CREATE USER IF NOT EXISTS 'earshot'@'localhost' IDENTIFIED BY 'earshot-local-dev';
-GRANT ALL ON earshot.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
-GRANT ALL ON earshot_test.* TO 'earshot'@'127.0.0.1', 'earshot'@'localhost';
-SQL
+  mariadb_grant "$sock" "$user"
   echo "mariadb: running on 127.0.0.1:3307 (user earshot, password earshot-local-dev: local development only)"
 }
 
