@@ -6,14 +6,26 @@
  * carries its image's ffmpeg.
  */
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { join } from 'node:path';
 import { readFile, readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { beforeAll, expect, it } from 'vitest';
+import { MongoClient } from 'mongodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { benchImages } from '../bench/images';
 import { contained, imageName, podman, podmanAvailable } from '../local/podman';
 import { envArgs, freePort, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
+import { dataPlaneAvailable } from '../local/dataplane';
+import { EventTypes } from '../shared/events';
+import { endToEnd, mailsFor, startRuntime, until, waitForJob, type Runner } from './e2e';
+import { makeVideo } from './media';
+import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
+import { makeTestDatabase, mysqlReachable, startMysqlProxy } from './mysql';
+import { startSendgridStandin } from './sendgrid-standin';
+import { tempDir } from './support';
 
 const tag = 'test';
 const image = (fn: string) => imageName(fn, tag);
@@ -28,14 +40,30 @@ async function mainProcess(port: number): Promise<number> {
   throw new Error(`no container process serves port ${port}`);
 }
 
-describeWithService('buildah, podman and debootstrap as root (apt-get install buildah podman debootstrap)', podmanAvailable, 'the images under the Knative runtime contract', () => {
-  let envOf: (name: string) => Record<string, string>;
+const storesUp = (await Promise.all([mysqlReachable(), mongoReachable()])).every(Boolean);
+const dataPlaneUp = await dataPlaneAvailable();
 
+describeWithService('buildah, podman and debootstrap as root (apt-get install buildah podman debootstrap)', podmanAvailable, 'the images', () => {
   beforeAll(async () => {
     // dist/ is the test run's own build (global setup); make images would rebuild it under other suites.
     await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: tag, FUNCTIONS: 'convert deadletter download login notify upload' } });
-    envOf = await serviceEnv();
   }, 1_200_000);
+
+  describe('under the Knative runtime contract', contract);
+  describeWithService('MariaDB and FerretDB', storesUp, 'the end-to-end suite, every function in its image, embedded broker', () => {
+    endToEnd('embedded', images);
+    it('drains on SIGTERM: an upload whose body is still arriving when its container is told to stop is answered 202, and the container exits 0', drainsUpload);
+  });
+  describeWithService('MariaDB, FerretDB and the RabbitMQ data plane', storesUp && dataPlaneUp, 'the end-to-end suite, every function in its image, on RabbitMQ', () => {
+    endToEnd('rabbitmq', images);
+  });
+});
+
+function contract() {
+  let envOf: (name: string) => Record<string, string>;
+  beforeAll(async () => {
+    envOf = await serviceEnv();
+  });
 
   it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload'])(
     '%s: with only its Service\'s env, read-only root, writable /tmp: answers /healthz on $PORT, runs as uid 1000 (convert: with FFmpeg 7 at FFMPEG_PATH), exits 0 on SIGTERM',
@@ -82,4 +110,106 @@ describeWithService('buildah, podman and debootstrap as root (apt-get install bu
     for (const row of rows) expect(row.value).toBeGreaterThan(0);
     expect(rows[1]!.baseline!.value).toBeGreaterThan(0);
   });
-});
+}
+
+/**
+ * Every function from its image, with only its Service's env: the stores are real servers (a
+ * MariaDB database of the runtime's own behind mysql-proxy, a FerretDB database) and mail goes to
+ * the SendGrid stand-in. The failing subscriber: notify, while SendGrid answers 500.
+ */
+const images: Runner = {
+  name: 'every function in its image',
+  async prepare(dataDir) {
+    const suffix = `e2e_${randomUUID().slice(0, 8)}`;
+    const database = await makeTestDatabase(suffix);
+    const proxy = await startMysqlProxy({ MYSQL_URL: database.mysqlUrl });
+    const mediaUrl = mongoTestUrl(suffix);
+    const apiKey = 'SG.local-test-only';
+    const sendgrid = await startSendgridStandin(apiKey);
+    return {
+      env: { EARSHOT_IMAGES: tag, MEDIA_URL: mediaUrl, USERS_DB_URL: proxy.url, SENDGRID_API_KEY: apiKey, MAIL_URL: sendgrid.url },
+      mails: async () =>
+        sendgrid.received
+          .filter((m) => m.status === 202)
+          .map(({ body }) => ({
+            to: body.personalizations[0]!.to[0]!.email,
+            subject: body.subject,
+            text: body.content.find((c) => c.type === 'text/plain')?.value ?? '',
+            jobId: body.custom_args?.jobId ?? '',
+          })),
+      fault: {
+        subscriber: 'notify',
+        eventType: EventTypes.audioConverted,
+        jobStatus: 'converted',
+        env: {},
+        arm: () => sendgrid.script.push(...Array<number>(100_000).fill(500)),
+        fix: async () => void sendgrid.script.splice(0),
+      },
+      async close() {
+        // The runtime stopped its containers, and podman removed them.
+        expect(await containersOf(dataDir)).toEqual([]);
+        await Promise.all([sendgrid.close(), proxy.close()]);
+        await Promise.all([database.drop(), dropDatabase(mediaUrl)]);
+      },
+    };
+  },
+};
+
+/** The containers `make dev` started for this DATA_DIR (its label), running or not; or those of one image. */
+async function containersOf(dataDir: string, image?: string): Promise<string[]> {
+  const child = podman(['ps', '--all', '--filter', `label=earshot.dev=${dataDir}`, ...(image ? ['--filter', `ancestor=${image}`] : []), '--format', '{{.ID}}']);
+  const { exited, out } = output(child);
+  await exited;
+  return out().split('\n').filter(Boolean);
+}
+
+/** The videos' GridFS chunks in the database at `url`, counted on each poll. */
+async function storedChunks(url: string) {
+  const client = await new MongoClient(url).connect();
+  const counter = { count: 0, poll: async () => void (counter.count = await client.db().collection('videos.chunks').countDocuments()), close: () => client.close() };
+  return counter;
+}
+
+async function drainsUpload() {
+  const dir = await tempDir();
+  const rt = await startRuntime(images, join(dir, 'data'));
+  // A minute: over a megabyte, so that half of it fills GridFS chunks (255 KB) while the rest is held back.
+  const video = await readFile(await makeVideo(join(dir, 'v.mp4'), { seconds: 60 }));
+  const boundary = `earshot-${randomUUID()}`;
+  const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="v.mp4"\r\ncontent-type: video/mp4\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+
+  const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(`${rt.ready.functions.upload}/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${rt.token}`, 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': head.length + video.length + tail.length },
+    });
+    req.on('response', async (res) => {
+      let body = '';
+      for await (const chunk of res) body += chunk;
+      resolve({ status: res.statusCode!, body });
+    });
+    req.on('error', reject);
+    // Half the file; once upload is storing it (chunks in GridFS), the signal; then the rest once the
+    // container says it is draining.
+    req.write(Buffer.concat([head, video.subarray(0, video.length / 2)]));
+    void (async () => {
+      const chunks = await storedChunks(rt.prepared.env.MEDIA_URL!);
+      await until(() => chunks.count > 0, 120_000, chunks.poll);
+      await chunks.close();
+      // As the kubelet stops a container: SIGTERM to its process.
+      const [container] = await containersOf(join(dir, 'data'), image('upload'));
+      expect((await output(podman(['kill', '--signal', 'TERM', container!])).exited)).toBe(0);
+      await until(() => rt.lines.some((l) => l.fn === 'upload' && l.msg === 'draining'));
+      req.end(Buffer.concat([video.subarray(video.length / 2), tail]));
+    })().catch(reject);
+  });
+  const { status, body } = await answer;
+  expect(status, body).toBe(202);
+  const { videoId } = JSON.parse(body) as { videoId: string };
+  // What it accepted while draining goes on through the pipeline: a new upload container takes
+  // the next request, and the MP3 and the email follow.
+  await waitForJob(rt, videoId, 'converted');
+  expect(await mailsFor(rt, videoId, 1)).toHaveLength(1);
+  expect(rt.lines).toContainEqual(expect.objectContaining({ msg: 'function exited', function: 'upload', code: 0 }));
+}

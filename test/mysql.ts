@@ -52,3 +52,19 @@ export async function startMysqlProxy(env: Record<string, string> = {}): Promise
       }),
   };
 }
+
+/** A database of a test's own beside earshot_test (MariaDB grants earshot_test*): its MYSQL_URL for the proxy, and its removal. */
+export async function makeTestDatabase(suffix: string): Promise<{ mysqlUrl: string; drop(): Promise<void> }> {
+  const name = `earshot_test_${suffix.replace(/\W/g, '_')}`;
+  const admin = async (sql: string) => {
+    const connection = await mysql.createConnection({ uri: mysqlTestUrl.href, connectTimeout: 20_000 });
+    try {
+      await connection.query(sql);
+    } finally {
+      await connection.end();
+    }
+  };
+  await admin(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+  const { hostname, port } = mysqlTestUrl;
+  return { mysqlUrl: `mysql://${hostname}:${port}/${name}`, drop: () => admin(`DROP DATABASE IF EXISTS \`${name}\``) };
+}
