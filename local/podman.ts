@@ -43,6 +43,10 @@ export async function existingImages(names: string[]): Promise<Set<string>> {
 /**
  * `image` run as its Knative Service runs it, labelled, given the env keys named (their values
  * come from podman's own env, so none is on a command line) and the activator's PORT and HOST.
+ * podman is told SIGTERM when the process that started it dies, even by SIGKILL: it passes the
+ * signal on, and the container drains and goes (without, it would outlive make dev).
  */
-export const containerCommand = (image: string, envKeys: string[], label: string): string[] =>
-  podmanCommand(['run', ...contained, '--label', label, ...['PORT', 'HOST', ...envKeys].flatMap((k) => ['-e', k]), image]);
+export const containerCommand = (image: string, envKeys: string[], label: string): string[] => [
+  'setpriv', '--pdeathsig', 'SIGTERM', '--',
+  ...podmanCommand(['run', ...contained, '--label', label, ...['PORT', 'HOST', ...envKeys].flatMap((k) => ['-e', k]), image]),
+];

@@ -13,14 +13,14 @@ import { readFile, readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { benchImages } from '../bench/images';
 import { contained, imageName, podman, podmanAvailable } from '../local/podman';
 import { envArgs, freePort, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
 import { dataPlaneAvailable } from '../local/dataplane';
 import { EventTypes } from '../shared/events';
-import { endToEnd, mailsFor, startRuntime, until, waitForJob, type Runner } from './e2e';
+import { endToEnd, mailsFor, startRuntime, stopRuntimes, until, waitForJob, type Runner } from './e2e';
 import { makeVideo } from './media';
 import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
 import { makeTestDatabase, mysqlReachable, startMysqlProxy } from './mysql';
@@ -40,6 +40,8 @@ async function mainProcess(port: number): Promise<number> {
   throw new Error(`no container process serves port ${port}`);
 }
 
+afterEach(stopRuntimes);
+
 const storesUp = (await Promise.all([mysqlReachable(), mongoReachable()])).every(Boolean);
 const dataPlaneUp = await dataPlaneAvailable();
 
@@ -53,6 +55,13 @@ describeWithService('buildah, podman and debootstrap as root (apt-get install bu
   describeWithService('MariaDB and FerretDB', storesUp, 'the end-to-end suite, every function in its image, embedded broker', () => {
     endToEnd('embedded', images);
     it('drains on SIGTERM: an upload whose body is still arriving when its container is told to stop is answered 202, and the container exits 0', drainsUpload);
+    it('make dev killed with SIGKILL takes its containers with it', async () => {
+      const dir = await tempDir();
+      const rt = await startRuntime(images, join(dir, 'data')); // its login container is running
+      expect(await containersOf(join(dir, 'data'), image('login'))).toHaveLength(1);
+      rt.child.kill('SIGKILL');
+      // stopRuntimes then waits for none to be left.
+    });
   });
   describeWithService('MariaDB, FerretDB and the RabbitMQ data plane', storesUp && dataPlaneUp, 'the end-to-end suite, every function in its image, on RabbitMQ', () => {
     endToEnd('rabbitmq', images);
@@ -146,8 +155,10 @@ const images: Runner = {
         fix: async () => void sendgrid.script.splice(0),
       },
       async close() {
-        // The runtime stopped its containers, and podman removed them.
-        expect(await containersOf(dataDir)).toEqual([]);
+        // The runtime stopped its containers (or podman was told to, when the runtime was killed), and podman removed them.
+        let left = await containersOf(dataDir);
+        for (const end = Date.now() + 60_000; left.length > 0 && Date.now() < end; left = await containersOf(dataDir)) await new Promise((r) => setTimeout(r, 500));
+        expect(left).toEqual([]);
         await Promise.all([sendgrid.close(), proxy.close()]);
         await Promise.all([database.drop(), dropDatabase(mediaUrl)]);
       },
