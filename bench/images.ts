@@ -4,13 +4,22 @@
  * the same bundle started bare (`node dist/<fn>.js`) with the same env, interleaved.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { mp3Command } from '../functions/convert/transcode';
 import { contained, imageName, podman } from '../local/podman';
-import { envArgs, freePort, serviceEnv } from '../test/podman';
-import { interleaved, type Row } from './measure';
+import { EventTypes, makeEvent, toHttp } from '../shared/events';
+import { openStores } from '../shared/stores';
+import { envArgs, freePort, mainProcess, serviceEnv } from '../test/podman';
+import { benchVideo } from './inputs';
+import { interleaved, time, type Row } from './measure';
+
+const run = promisify(execFile);
 
 const MB = 1e6;
 
@@ -83,4 +92,79 @@ export async function benchImages({ names, runs, tag = 'latest' }: { names: stri
     });
   }
   return rows;
+}
+
+/**
+ * B1 in the image: the convert container, with its own FFmpeg, handling `video.uploaded` for a
+ * stored video until its reply (the video read from GridFS into its /tmp, the MP3 written back),
+ * against the same ffmpeg command run on the same file in that container's root; and that
+ * command against the npm ffmpeg `make dev` uses, on this machine.
+ */
+export async function benchConvertInImage({ seconds, runs, mediaUrl, tag = 'latest' }: { seconds: number; runs: number; mediaUrl: string; tag?: string }): Promise<Row[]> {
+  const video = await benchVideo(seconds);
+  const options = { ffmpegPath: '/usr/bin/ffmpeg', quality: 2, timeoutSeconds: 3600 };
+  const args = (input: string, output: string) => (mp3Command(input, output, options) as unknown as { _getArguments(): string[] })._getArguments().map(String);
+  const stores = await openStores(new URL(mediaUrl));
+  const port = await freePort();
+  const env = { ...(await serviceEnv())('convert'), MEDIA_URL: mediaUrl, PORT: String(port), HOST: '127.0.0.1' };
+  const child = podman(['run', ...contained, ...envArgs(env), imageName('convert', tag)]);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.stdout!.resume();
+  child.stderr!.resume();
+  try {
+    for (const end = Date.now() + 120_000; !(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)); await new Promise((r) => setTimeout(r, 50))) {
+      if (Date.now() > end) throw new Error('the convert container did not answer /healthz within 120 s');
+    }
+    // The container's root as its processes see it: its ffmpeg, its libraries, its /tmp.
+    const root = `/proc/${await mainProcess(port)}/root`;
+    const { stdout } = await run('chroot', [root, options.ffmpegPath, '-version']);
+    const version = /^ffmpeg version (\S+)/.exec(stdout)?.[1] ?? 'unknown';
+    await copyFile(video, join(root, 'tmp', 'bench-input.mp4'));
+    const command = (prefix: string[], input: string, output: string) =>
+      time(() => run(prefix[0]!, [...prefix.slice(1), ...args(input, output)], { maxBuffer: 64 * 1024 * 1024 })).finally(() => rm(output.startsWith('/tmp/bench-') ? join(root, output) : output, { force: true }));
+    const inImage = () => command(['chroot', root, options.ffmpegPath], '/tmp/bench-input.mp4', '/tmp/bench-output.mp3');
+    const baseline = inImage;
+    const subject = async () => {
+      // Each run a new upload, stored as upload stores it (untimed), so convert does the whole job.
+      const videoId = randomUUID();
+      await stores.media.put('videos', videoId, { owner: 'bench', filename: 'pink.mp4', contentType: 'video/mp4' }, createReadStream(video));
+      await stores.jobs.create({ id: videoId, owner: 'bench', filename: 'pink.mp4' });
+      const event = makeEvent(EventTypes.videoUploaded, '/bench', videoId, { videoId, owner: { id: 'bench', email: 'bench@example.com' }, filename: 'pink.mp4', contentType: 'video/mp4', sizeBytes: 1 });
+      const { headers, body } = toHttp(event);
+      return time(async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers, body });
+        if (res.headers.get('ce-type') !== EventTypes.audioConverted) throw new Error(`convert answered ${res.status} ${await res.text()}`);
+      });
+    };
+    const m = await interleaved(runs, baseline, subject);
+    const versus = await interleaved(runs, () => command([ffmpegInstaller.path], video, join(tmpdir(), `earshot-bench-${randomUUID()}.mp3`)), inImage);
+    const length = seconds / 60 >= 1 ? `${seconds / 60}-min` : `${seconds}-s`;
+    return [
+      {
+        id: 'B1',
+        measure: `convert ${length} MP4 in its image, FFmpeg ${version}; video and MP3 in GridFS (FerretDB)`,
+        value: m.subject / 1000,
+        unit: 's',
+        baseline: { name: 'ffmpeg command in the image', value: m.baseline / 1000 },
+        ratio: m.subject / m.baseline,
+        target: '≤ 1.05×',
+        met: m.subject / m.baseline <= 1.05,
+        note: 'the subject also reads the video from GridFS and writes the MP3 to it',
+      },
+      {
+        id: 'B1',
+        measure: `ffmpeg command, ${length} MP4: the image's FFmpeg ${version} against the npm ffmpeg make dev uses`,
+        value: versus.subject / 1000,
+        unit: 's',
+        baseline: { name: 'npm static ffmpeg 2018', value: versus.baseline / 1000 },
+        ratio: versus.subject / versus.baseline,
+        target: '< 1×',
+        met: versus.subject < versus.baseline,
+      },
+    ];
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+    await stores.close();
+  }
 }

@@ -14,7 +14,7 @@ import { dropDatabase, mongoReachable } from '../test/mongo';
 import { benchBroker } from './broker';
 import { benchColdStarts } from './coldstart';
 import { benchConvert } from './convert';
-import { benchImages, imagesBuilt } from './images';
+import { benchConvertInImage, benchImages, imagesBuilt } from './images';
 import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
 import { table, type Row } from './measure';
@@ -40,6 +40,15 @@ const step = async (name: string, work: () => Promise<Row | Row[]>) => {
 await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
 if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
 else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
+const images = podmanAvailable && (await imagesBuilt());
+if (images && (await mongoReachable())) {
+  const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_image_${process.pid}`;
+  await step('B1 convert (in its image)', () => benchConvertInImage({ seconds: 600, runs: 3, mediaUrl }));
+  await closeMongo(mediaUrl);
+  await dropDatabase(mediaUrl);
+} else {
+  rows.push({ id: 'B1', measure: 'convert in its image', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: images ? 'no MongoDB-wire server (make services)' : 'no images: make images first (buildah, podman, debootstrap; as root)' });
+}
 await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 10 }));
 await step('B3 streaming (files)', () => benchStreaming({ size: GiB, runs: 1, label: 'file store' }));
 if (await mongoReachable()) {
@@ -58,7 +67,7 @@ await step('B5 broker', () => benchBroker({ events: 5000, runs: 3, rabbitmq }));
 if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispatcher, events in and delivered', value: NaN, unit: 'events/s', target: '—', met: null, note: noRabbitmq });
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
 await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
-if (podmanAvailable && (await imagesBuilt())) {
+if (images) {
   await step('B8 images', () => benchImages({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 5 }));
 } else {
   rows.push({ id: 'B8', measure: 'images: size and cold start', value: NaN, unit: '', target: '', met: null, note: 'no images: make images first (buildah, podman, debootstrap; as root)' });

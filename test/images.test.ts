@@ -9,14 +9,14 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { benchImages } from '../bench/images';
+import { benchConvertInImage, benchImages } from '../bench/images';
 import { contained, imageName, podman, podmanAvailable } from '../local/podman';
-import { envArgs, freePort, output, serviceEnv } from './podman';
+import { envArgs, freePort, mainProcess, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
 import { dataPlaneAvailable } from '../local/dataplane';
 import { EventTypes } from '../shared/events';
@@ -30,15 +30,6 @@ import { tempDir } from './support';
 const tag = 'test';
 const image = (fn: string) => imageName(fn, tag);
 
-/** The process in a container that serves `port`: node main.js with PORT in its environment. */
-async function mainProcess(port: number): Promise<number> {
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const [cmdline, environ] = await Promise.all([`/proc/${entry}/cmdline`, `/proc/${entry}/environ`].map((p) => readFile(p, 'utf8').catch(() => '')));
-    if (cmdline === 'node\0main.js\0' && environ!.split('\0').includes(`PORT=${port}`)) return Number(entry);
-  }
-  throw new Error(`no container process serves port ${port}`);
-}
 
 afterEach(stopRuntimes);
 
@@ -55,6 +46,19 @@ describeWithService('buildah, podman and debootstrap as root (apt-get install bu
   describeWithService('MariaDB and FerretDB', storesUp, 'the end-to-end suite, every function in its image, embedded broker', () => {
     endToEnd('embedded', images);
     it('drains on SIGTERM: an upload whose body is still arriving when its container is told to stop is answered 202, and the container exits 0', drainsUpload);
+    it('B1 in the image: the convert container against the same ffmpeg command in its root, and that command against the npm ffmpeg', async () => {
+      const mediaUrl = mongoTestUrl('b1_image');
+      try {
+        const rows = await benchConvertInImage({ seconds: 2, runs: 1, mediaUrl, tag });
+        expect(rows.map((r) => r.measure)).toEqual([
+          expect.stringMatching(/^convert 2-s MP4 in its image, FFmpeg 7\.\S+; video and MP3 in GridFS/),
+          expect.stringMatching(/^ffmpeg command, 2-s MP4: the image's FFmpeg 7\.\S+ against the npm ffmpeg/),
+        ]);
+        for (const row of rows) expect(row.value > 0 && row.baseline!.value > 0).toBe(true);
+      } finally {
+        await dropDatabase(mediaUrl);
+      }
+    });
     it('make dev killed with SIGKILL takes its containers with it', async () => {
       const dir = await tempDir();
       const rt = await startRuntime(images, join(dir, 'data')); // its login container is running

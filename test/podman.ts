@@ -1,5 +1,6 @@
 /** For test/images.test.ts and bench/images.ts: the env each Knative Service gives its container, and podman's output. */
 import type { ChildProcess } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { readTopology } from '../local/topology';
@@ -46,4 +47,14 @@ export async function serviceEnv(): Promise<(name: string) => Record<string, str
       ...(fn.sendsEvents && { K_SINK: 'http://127.0.0.1:1/' }),
     };
   };
+}
+
+/** The process in a container that serves `port`: node main.js with PORT in its environment. */
+export async function mainProcess(port: number): Promise<number> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const [cmdline, environ] = await Promise.all([`/proc/${entry}/cmdline`, `/proc/${entry}/environ`].map((p) => readFile(p, 'utf8').catch(() => '')));
+    if (cmdline === 'node\0main.js\0' && environ!.split('\0').includes(`PORT=${port}`)) return Number(entry);
+  }
+  throw new Error(`no container process serves port ${port}`);
 }
