@@ -15,7 +15,7 @@ import { mp3Command } from '../functions/convert/transcode';
 import { contained, imageName, podman } from '../local/podman';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { openStores } from '../shared/stores';
-import { envArgs, freePort, mainProcess, serviceEnv } from '../test/podman';
+import { envArgs, freePort, functionSpec, mainProcess, serviceEnv } from '../test/podman';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
 
@@ -77,7 +77,7 @@ export async function benchImages({ names, runs, tag = 'latest' }: { names: stri
     });
     const env = (port: number) => ({ ...envOf(name), PORT: String(port), HOST: '127.0.0.1' });
     const bare = () => untilHealthy((port) => spawn(process.execPath, [`dist/${name}.js`], { env: { PATH: process.env.PATH!, ...env(port) }, stdio: 'ignore' }));
-    const container = () => untilHealthy((port) => podman(['run', ...contained, ...envArgs(env(port)), image]));
+    const container = () => untilHealthy((port) => podman(['run', ...contained(functionSpec(name)), ...envArgs(env(port)), image]));
     const m = await interleaved(runs, bare, container);
     rows.push({
       id: 'B8',
@@ -107,7 +107,7 @@ export async function benchConvertInImage({ seconds, runs, mediaUrl, tag = 'late
   const stores = await openStores(new URL(mediaUrl));
   const port = await freePort();
   const env = { ...(await serviceEnv())('convert'), MEDIA_URL: mediaUrl, PORT: String(port), HOST: '127.0.0.1' };
-  const child = podman(['run', ...contained, ...envArgs(env), imageName('convert', tag)]);
+  const child = podman(['run', ...contained(functionSpec('convert')), ...envArgs(env), imageName('convert', tag)]);
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.stdout!.resume();
   child.stderr!.resume();
@@ -147,9 +147,11 @@ export async function benchConvertInImage({ seconds, runs, mediaUrl, tag = 'late
         unit: 's',
         baseline: { name: 'ffmpeg command in the image', value: m.baseline / 1000 },
         ratio: m.subject / m.baseline,
-        target: '≤ 1.05×',
-        met: m.subject / m.baseline <= 1.05,
-        note: 'the subject also reads the video from GridFS and writes the MP3 to it',
+        // Not B1's ≤ 1.05×: that is earshot's own cost, measured on a file store (the image has no
+        // SQLite for one); this is what a conversion costs in the image with its real store.
+        target: '—',
+        met: null,
+        note: 'also reads the video from GridFS and writes the MP3 back (FerretDB: see B3)',
       },
       {
         id: 'B1',

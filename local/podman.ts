@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { FunctionSpec } from './topology';
 
 const tools = ['/usr/bin/buildah', '/usr/bin/podman', '/usr/sbin/debootstrap', '/usr/bin/unshare'];
 /** make images (buildah on a debootstrap base) and podman, as root. */
@@ -24,8 +25,16 @@ export const podman = (args: string[]): ChildProcess => {
   return spawn(file!, rest);
 };
 
-/** As a Knative pod runs it: read-only root, writable /tmp; and the limits crun cannot raise here. */
-export const contained = ['--rm', '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+/**
+ * As its Service's pod runs it: the root filesystem read-only if the manifest says so (and no
+ * writable /tmp, /run, /var/tmp but its emptyDir volumes); and the limits crun cannot raise here.
+ */
+export const contained = (fn: Pick<FunctionSpec, 'readOnlyRootFilesystem' | 'emptyDirs'>): string[] => [
+  '--rm', '--network', 'host',
+  ...(fn.readOnlyRootFilesystem ? ['--read-only', '--read-only-tmpfs=false'] : []),
+  ...fn.emptyDirs.flatMap((path) => ['--tmpfs', path]),
+  '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
+];
 
 /** make images' name for a function's image: `localhost/earshot/<fn>:<tag>` unless REGISTRY was given. */
 export const imageName = (fn: string, tag: string) => `localhost/earshot/${fn}:${tag}`;
@@ -46,7 +55,7 @@ export async function existingImages(names: string[]): Promise<Set<string>> {
  * podman is told SIGTERM when the process that started it dies, even by SIGKILL: it passes the
  * signal on, and the container drains and goes (without, it would outlive make dev).
  */
-export const containerCommand = (image: string, envKeys: string[], label: string): string[] => [
+export const containerCommand = (fn: FunctionSpec, image: string, envKeys: string[], label: string): string[] => [
   'setpriv', '--pdeathsig', 'SIGTERM', '--',
-  ...podmanCommand(['run', ...contained, '--label', label, ...['PORT', 'HOST', ...envKeys].flatMap((k) => ['-e', k]), image]),
+  ...podmanCommand(['run', ...contained(fn), '--label', label, ...['PORT', 'HOST', ...envKeys].flatMap((k) => ['-e', k]), image]),
 ];

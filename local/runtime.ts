@@ -78,7 +78,7 @@ for (const [i, fn] of functions.entries()) {
   const activator = new Activator({
     name: fn.name,
     command: imageTag
-      ? containerCommand(imageName(fn.name, imageTag), Object.keys(fnEnv), `earshot.dev=${dataDir}`)
+      ? containerCommand(fn, imageName(fn.name, imageTag), Object.keys(fnEnv), `earshot.dev=${dataDir}`)
       : [process.execPath, '--enable-source-maps', join('dist', `${fn.name}.js`)],
     // podman finds its helpers on PATH; the container is given only the keys its command names.
     env: imageTag ? { ...fnEnv, PATH: env.PATH ?? '' } : fnEnv,

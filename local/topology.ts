@@ -35,6 +35,10 @@ export interface FunctionSpec {
   /** Bound to the broker by a SinkBinding: it gets K_SINK. */
   sendsEvents: boolean;
   clusterLocal: boolean;
+  /** The container's securityContext.readOnlyRootFilesystem. */
+  readOnlyRootFilesystem: boolean;
+  /** Where the container mounts its emptyDir volumes: the only places it may write to then. */
+  emptyDirs: string[];
 }
 
 export interface TriggerSpec {
@@ -79,6 +83,8 @@ export function readTopology(root = '.'): Topology {
       timeoutSeconds: s.spec.template.spec.timeoutSeconds ?? 300,
       sendsEvents: bound.has(s.metadata.name),
       clusterLocal: s.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local',
+      readOnlyRootFilesystem: s.spec.template.spec.containers[0].securityContext?.readOnlyRootFilesystem === true,
+      emptyDirs: emptyDirMounts(s.spec.template.spec),
     })),
     triggers: ofKind('Trigger')
       .filter((t) => t.spec.broker === broker.metadata.name)
@@ -109,4 +115,9 @@ export function isoDurationMs(text: string): number {
   if (!match || text === 'P' || text.endsWith('T')) throw new Error(`not an ISO 8601 duration: ${text}`);
   const [, d = 0, h = 0, m = 0, s = 0] = match;
   return Math.round((((Number(d) * 24 + Number(h)) * 60 + Number(m)) * 60 + Number(s)) * 1000);
+}
+
+function emptyDirMounts(spec: { volumes?: { name: string; emptyDir?: object }[]; containers: { volumeMounts?: { name: string; mountPath: string }[] }[] }): string[] {
+  const emptyDirs = new Set((spec.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
+  return (spec.containers[0]!.volumeMounts ?? []).filter((m) => emptyDirs.has(m.name)).map((m) => m.mountPath);
 }

@@ -9,14 +9,14 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { benchConvertInImage, benchImages } from '../bench/images';
 import { contained, imageName, podman, podmanAvailable } from '../local/podman';
-import { envArgs, freePort, mainProcess, output, serviceEnv } from './podman';
+import { envArgs, freePort, functionSpec, mainProcess, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
 import { dataPlaneAvailable } from '../local/dataplane';
 import { EventTypes } from '../shared/events';
@@ -79,10 +79,11 @@ function contract() {
   });
 
   it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload'])(
-    '%s: with only its Service\'s env, read-only root, writable /tmp: answers /healthz on $PORT, runs as uid 1000 (convert: with FFmpeg 7 at FFMPEG_PATH), exits 0 on SIGTERM',
+    '%s: with only its Service\'s env, on the read-only root its manifest asks for (writable: convert\'s /tmp volume, nothing else): answers /healthz on $PORT, runs as uid 1000 (convert: with FFmpeg 7 at FFMPEG_PATH), exits 0 on SIGTERM',
     async (fn) => {
+      expect(functionSpec(fn)).toMatchObject({ readOnlyRootFilesystem: true, emptyDirs: fn === 'convert' ? ['/tmp'] : [] });
       const port = await freePort();
-      const child = podman(['run', ...contained, ...envArgs({ ...envOf(fn), PORT: String(port) }), image(fn)]);
+      const child = podman(['run', ...contained(functionSpec(fn)), ...envArgs({ ...envOf(fn), PORT: String(port) }), image(fn)]);
       const { exited, out, err } = output(child);
       try {
         const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve).once('close', () => resolve('')));
@@ -91,6 +92,10 @@ function contract() {
         // Seen from this side: the container's main process (the one given this PORT), its user.
         const pid = await mainProcess(port);
         expect(/^Uid:\s+(\d+)/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe('1000');
+        // Its filesystem as it sees it: /tmp writable for convert alone, / for none (not even for root).
+        const writable = (dir: string) => writeFile(`/proc/${pid}/root${dir}/earshot-probe`, '').then(() => true, (err: NodeJS.ErrnoException) => (err.code === 'EROFS' ? false : Promise.reject(err)));
+        expect(await writable('/tmp')).toBe(fn === 'convert');
+        expect(await writable('')).toBe(false);
         if (fn === 'convert') {
           // Its image's ffmpeg, run in the container's own root: Debian 13's FFmpeg 7.
           const ffmpeg = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').find((v) => v.startsWith('FFMPEG_PATH='))?.slice('FFMPEG_PATH='.length);
@@ -109,7 +114,7 @@ function contract() {
 
   it('login without USERS_DB_URL: one invalid-configuration line naming it, exit 78', async () => {
     const { USERS_DB_URL: _unset, ...env } = envOf('login');
-    const child = podman(['run', ...contained, ...envArgs({ ...env, PORT: String(await freePort()) }), image('login')]);
+    const child = podman(['run', ...contained(functionSpec('login')), ...envArgs({ ...env, PORT: String(await freePort()) }), image('login')]);
     const { exited, out } = output(child);
     expect(await exited).toBe(78);
     const lines = out().trim().split('\n');

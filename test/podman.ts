@@ -23,6 +23,9 @@ export const freePort = () =>
     });
   });
 
+/** A Service as the repository's manifests give it. */
+export const functionSpec = (name: string) => readTopology().functions.find((f) => f.name === name)!;
+
 /** Each Service's env once a deployer has filled in the ConfigMap and the Secret (PORT aside). */
 export async function serviceEnv(): Promise<(name: string) => Record<string, string>> {
   const { functions, config } = readTopology();
