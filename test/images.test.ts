@@ -40,7 +40,9 @@ describeWithService('buildah, podman and debootstrap as root (apt-get install bu
   beforeAll(async () => {
     // dist/ is the test run's own build (global setup); make images would rebuild it under other suites.
     await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: tag, FUNCTIONS: 'convert deadletter download login notify upload' } });
-  }, 1_200_000);
+    // And one the way docker builds it: the Dockerfile's own build stage (npm ci, the build) in the image.
+    await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: 'dockerfile', FUNCTIONS: 'login', BUNDLES: 'dockerfile' } });
+  }, 1_800_000);
 
   describe('under the Knative runtime contract', contract);
   describeWithService('MariaDB and FerretDB', storesUp, 'the end-to-end suite, every function in its image, embedded broker', () => {
@@ -111,6 +113,23 @@ function contract() {
       }
     },
   );
+
+  it("login built by the Dockerfile's own build stage, as docker builds it: the same bundle as make build's, and it serves", async () => {
+    const port = await freePort();
+    const child = podman(['run', ...contained(functionSpec('login')), ...envArgs({ ...envOf('login'), PORT: String(port) }), imageName('login', 'dockerfile')]);
+    const { exited, err } = output(child);
+    try {
+      const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve).once('close', () => resolve('')));
+      expect(JSON.parse(first || '{}'), err()).toMatchObject({ msg: 'listening', port });
+      expect((await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).status).toBe(200);
+      const built = await readFile(`/proc/${await mainProcess(port)}/root/app/main.js`, 'utf8');
+      expect(built === (await readFile('dist/login.js', 'utf8')), 'the image\'s main.js differs from dist/login.js').toBe(true);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 
   it('login without USERS_DB_URL: one invalid-configuration line naming it, exit 78', async () => {
     const { USERS_DB_URL: _unset, ...env } = envOf('login');
