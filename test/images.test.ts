@@ -61,6 +61,23 @@ describeWithService('buildah, podman and debootstrap as root (apt-get install bu
         await dropDatabase(mediaUrl);
       }
     });
+    it('EARSHOT_IMAGES: make dev names the settings an image needs and the images that are missing, and stops', async () => {
+      const runtime = (env: Record<string, string>) =>
+        promisify(execFile)(process.execPath, ['--import', 'tsx', 'local/runtime.ts'], { env: { PATH: process.env.PATH!, EARSHOT_PORT: '0', ...env } }).then(
+          () => ({ code: 0, stderr: '' }),
+          (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+        );
+      const dir = await tempDir();
+      expect(await runtime({ DATA_DIR: dir, EARSHOT_IMAGES: tag, MEDIA_URL: 'mongodb://127.0.0.1:27018/x' })).toEqual({
+        code: 1,
+        stderr: expect.stringMatching(/^EARSHOT_IMAGES=test: set USERS_DB_URL, SENDGRID_API_KEY: the images keep nothing on this machine/),
+      });
+      const settings = { MEDIA_URL: 'mongodb://127.0.0.1:27018/x', USERS_DB_URL: 'http://u:p@127.0.0.1:1', SENDGRID_API_KEY: 'SG.local-test-only' };
+      expect(await runtime({ DATA_DIR: dir, EARSHOT_IMAGES: 'no-such-tag', ...settings })).toEqual({
+        code: 1,
+        stderr: expect.stringContaining('EARSHOT_IMAGES=no-such-tag: no image localhost/earshot/convert:no-such-tag, localhost/earshot/deadletter:no-such-tag'),
+      });
+    });
     it('make dev killed with SIGKILL takes its containers with it', async () => {
       const dir = await tempDir();
       const rt = await startRuntime(images, join(dir, 'data')); // its login container is running
