@@ -23,7 +23,7 @@ help:
 	@echo "make user-add EMAIL=a@b.c [ROLE=admin]   add a user; the password is read from stdin"
 	@echo "make install                       npm ci (the other targets run it when needed)"
 	@echo "make validate                      check knative/ and eventing/: CRD schemas (kubeconform), then Knative's own admission code"
-	@echo "make keys                          print a new JWT key pair for production"
+	@echo "make keys                          print new keys for production: a JWT key pair and a link-signing key"
 	@echo "make images [REGISTRY=…]           one image per function: docker (pushed), or buildah on a base made from Debian packages"
 	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
 	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
@@ -42,7 +42,7 @@ build: $(NODE_MODULES)
 	npx tsx tools/build.ts
 
 # Rebuilt only when a source file or the lockfile is newer than the bundles.
-dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools mysql-proxy -name '*.ts' -not -name '*.test.ts') package-lock.json
+dist/meta.json: $(NODE_MODULES) $(shell find functions shared tools mysql-proxy -name '*.ts' -not -name '*.test.ts') $(wildcard functions/web/page/*) package-lock.json
 	npx tsx tools/build.ts
 
 dev: dist/meta.json

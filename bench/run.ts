@@ -49,7 +49,7 @@ if (images && (await mongoReachable())) {
 } else {
   rows.push({ id: 'B1', measure: 'convert in its image', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: images ? 'no MongoDB-wire server (make services)' : 'no images: make images first (buildah, podman, debootstrap; as root)' });
 }
-await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 10 }));
+await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'], runs: 10 }));
 await step('B3 streaming (files)', () => benchStreaming({ size: GiB, runs: 1, label: 'file store' }));
 if (await mongoReachable()) {
   const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_${process.pid}`;
@@ -68,7 +68,7 @@ if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispa
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
 await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
 if (images) {
-  await step('B8 images', () => benchImages({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'], runs: 5 }));
+  await step('B8 images', () => benchImages({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'], runs: 5 }));
 } else {
   rows.push({ id: 'B8', measure: 'images: size and cold start', value: NaN, unit: '', target: '', met: null, note: 'no images: make images first (buildah, podman, debootstrap; as root)' });
 }

@@ -16,6 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { hashPassword } from '../functions/login/password';
 import { openUsers } from '../functions/login/users/open';
 import { JWT_ALG, localPrivateJwk } from '../shared/keys';
+import { loadLinkKeys } from '../shared/links';
 import { createLogger } from '../shared/log';
 import { Activator } from './activator';
 import { brokerIngress, startDispatch } from './broker';
@@ -71,10 +72,10 @@ const servers = functions.map(() => createServer());
 const urls: Record<string, string> = {};
 for (const [i, fn] of functions.entries()) urls[fn.name] = urlOf(await listen(servers[i]!, portFor(i + 1)));
 
-const jwtKeys = imageTag ? await localJwtKeys() : {};
+const deploymentKeys = imageTag ? { ...(await localJwtKeys()), ...(await localLinkKeys()) } : {};
 const activators = new Map<string, Activator>();
 for (const [i, fn] of functions.entries()) {
-  const fnEnv = functionEnv(fn, topology, jwtKeys);
+  const fnEnv = functionEnv(fn, topology, deploymentKeys);
   const activator = new Activator({
     name: fn.name,
     command: imageTag
@@ -180,18 +181,23 @@ async function startRabbitmqBroker(): Promise<Broker> {
  * The Service's env with local values: the ConfigMap's settings, minus those that name the
  * deployment (its URLs and keys), which the embedded defaults under DATA_DIR replace. Any of
  * these variables set in make dev's own environment is passed on (MEDIA_URL=… make dev).
- * For an image, the Service's env alone (with `keys`, the JWT keys of this DATA_DIR): no path of
- * this machine means anything inside it.
+ * For an image, the Service's env alone (with `keys`, the JWT and link keys of this DATA_DIR): no
+ * path of this machine means anything inside it.
  */
 function functionEnv(fn: FunctionSpec, { config }: Topology, keys: Record<string, string>): Record<string, string> {
-  const deploymentOnly = new Set(['DOWNLOAD_URL', 'JWT_PUBLIC_KEYS']);
+  const deploymentOnly = new Set(['DOWNLOAD_URL', 'LOGIN_URL', 'UPLOAD_URL', 'CORS_ORIGINS', 'JWT_PUBLIC_KEYS']);
   const result: Record<string, string> = {};
   for (const [key, value] of Object.entries(config)) if (!deploymentOnly.has(key)) result[key] = value;
   result.DOWNLOAD_URL = urls.download!;
+  // The page, on a port of its own, is another origin: as on Knative, it calls the others through CORS.
+  result.LOGIN_URL = urls.login!;
+  result.UPLOAD_URL = urls.upload!;
+  if (urls.web) result.CORS_ORIGINS = new URL(urls.web).origin;
   if (fn.sendsEvents) result.K_SINK = brokerUrl;
   if (imageTag) {
     if (keys.JWT_PUBLIC_KEYS) result.JWT_PUBLIC_KEYS = keys.JWT_PUBLIC_KEYS;
     if (fn.secretEnv.includes('JWT_PRIVATE_KEY') && keys.JWT_PRIVATE_KEY) result.JWT_PRIVATE_KEY = keys.JWT_PRIVATE_KEY;
+    if (fn.secretEnv.includes('LINK_SIGNING_KEYS') && keys.LINK_SIGNING_KEYS) result.LINK_SIGNING_KEYS = keys.LINK_SIGNING_KEYS;
   }
   const local = imageTag ? [] : ['FFMPEG_PATH'];
   for (const key of [...Object.keys(config), ...fn.secretEnv, ...local, 'MAIL_URL', 'LOG_LEVEL']) {
@@ -230,6 +236,11 @@ async function localJwtKeys(): Promise<Record<string, string>> {
   return { JWT_PRIVATE_KEY: JSON.stringify(jwk), JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...publicJwk, alg: JWT_ALG, use: 'sig' }] }) };
 }
 
+/** The link key set of this DATA_DIR (created on first use), as the Secret would hold it; LINK_SIGNING_KEYS in the env wins (functionEnv). */
+async function localLinkKeys(): Promise<Record<string, string>> {
+  return { LINK_SIGNING_KEYS: JSON.stringify(await loadLinkKeys(undefined, dataDir)) };
+}
+
 async function ensureDemoUser(): Promise<{ email: string; password: string } | undefined> {
   const users = await openUsers(new URL(env.USERS_DB_URL ?? pathToFileURL(join(dataDir, 'users.db')).href));
   try {
@@ -248,10 +259,11 @@ async function ensureDemoUser(): Promise<{ email: string; password: string } | u
 
 function printBanner() {
   const role = (fn: FunctionSpec) =>
-    ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs/:id', deadletter: 'GET /dead-letters (admin)' })[fn.name] ??
+    ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs/:id', deadletter: 'GET /dead-letters (admin)', web: 'the page' })[fn.name] ??
     (fn.clusterLocal ? 'called by the broker' : '');
   const lines = [
     '',
+    ...(urls.web ? [`Open ${urls.web} in a browser.`, ''] : []),
     `earshot is running; its data is in ${dataDir}`,
     ...functions.map((fn) => `  ${fn.name.padEnd(10)} ${urls[fn.name]!.padEnd(24)} ${role(fn)}`),
     `  ${'broker'.padEnd(10)} ${brokerUrl.padEnd(24)} K_SINK; ${broker.describe}`,

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
+import { corsFor } from './cors';
 import type { Logger } from './log';
 import { Problem, notFound } from './problem';
 
@@ -20,9 +21,11 @@ export interface FunctionEnv {
  * request id, also answered as `X-Request-Id`), `GET /healthz`, `X-Content-Type-Options:
  * nosniff` on every answer, 405 with `Allow` for a known path asked with another method, and
  * problem+json for every error, including unmatched routes. An unexpected error costs only its
- * own request: 500, logged with the request id, which the answer also carries.
+ * own request: 500, logged with the request id, which the answer also carries. `corsOrigins`:
+ * the web page's origins, for a function the page calls (before the 405 check, which would
+ * refuse a preflight).
  */
-export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): Hono<E> {
+export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger, { corsOrigins = [] }: { corsOrigins?: readonly string[] } = {}): Hono<E> {
   const app = new Hono<E>();
 
   app.use(requestId());
@@ -44,6 +47,7 @@ export function functionApp<E extends FunctionEnv = FunctionEnv>(log: Logger): H
     if (c.res.status >= 500 && c.res.status !== 503) requestLog.error('request', fields);
     else requestLog.info('request', fields);
   });
+  if (corsOrigins.length > 0) app.use(corsFor(corsOrigins));
   app.use(
     methodNotAllowed({
       app,

@@ -59,28 +59,36 @@ function parseJwk(json: string): JWK {
   }
 }
 
-/**
- * Whichever local process starts first creates the key; the others read it. Where it cannot be
- * kept (an image's read-only filesystem), the setting that was left out is named: `setting`.
- */
+/** The local development signing key (Ed25519, for tokens); `setting` as for `localKey`. */
 export async function localPrivateJwk(dataDir: string, setting: string): Promise<JWK> {
+  return localKey(dataDir, 'signing-key.local-dev.jwk.json', setting, async () => {
+    const { privateKey } = await generateKeyPair(JWT_ALG, { crv: 'Ed25519', extractable: true });
+    return { ...(await exportJWK(privateKey)), kid: `local-${randomUUID().slice(0, 8)}` };
+  });
+}
+
+/**
+ * A key kept in `DATA_DIR/keys/<name>` for local development. Whichever local process starts
+ * first makes it; the others read it. Where it cannot be kept (an image's read-only filesystem),
+ * the setting that was left out is named: `setting`.
+ */
+export async function localKey<T>(dataDir: string, name: string, setting: string, make: () => Promise<T>): Promise<T> {
   const dir = join(dataDir, 'keys');
-  const file = join(dir, 'signing-key.local-dev.jwk.json');
+  const file = join(dir, name);
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as JWK;
+    return JSON.parse(await readFile(file, 'utf8')) as T;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new ConfigError(setting, `is not set, and the local development key ${file} cannot be read (${code ?? String(err)})`);
   }
-  const { privateKey } = await generateKeyPair(JWT_ALG, { crv: 'Ed25519', extractable: true });
-  const jwk = { ...(await exportJWK(privateKey)), kid: `local-${randomUUID().slice(0, 8)}` };
+  const key = await make();
   const temp = `${file}.${process.pid}.tmp`;
   try {
     await mkdir(dir, { recursive: true });
-    await writeFile(temp, JSON.stringify(jwk), { mode: 0o600 });
+    await writeFile(temp, JSON.stringify(key), { mode: 0o600 });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    throw new ConfigError(setting, `is not set, and no local development key can be kept in ${dir} (${code}): set ${setting} (make keys prints a pair)`);
+    throw new ConfigError(setting, `is not set, and no local development key can be kept in ${dir} (${code}): set ${setting} (make keys prints it)`);
   }
   try {
     await link(temp, file);
@@ -89,5 +97,5 @@ export async function localPrivateJwk(dataDir: string, setting: string): Promise
   } finally {
     await rm(temp, { force: true });
   }
-  return JSON.parse(await readFile(file, 'utf8')) as JWK;
+  return JSON.parse(await readFile(file, 'utf8')) as T;
 }

@@ -47,9 +47,14 @@ describe('a function process', () => {
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
 
-  it('still drains and exits 0 on SIGTERM', async () => {
+  it('still drains and exits 0 on SIGTERM, ending the answers that never end by themselves', async () => {
+    const stream = await fetch(`${url}/until-drained`);
+    const reader = stream.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('open\n');
+    const exited = once(child, 'exit');
     child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number | null];
+    while (!(await reader.read()).done);
+    const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
   });
 });

@@ -7,6 +7,8 @@ import { createLogger, type Logger } from './log';
 export interface Running {
   fetch: (request: Request) => Response | Promise<Response>;
   close?: () => Promise<void>;
+  /** Called as the drain begins: ends answers that would otherwise never finish (event streams). */
+  drain?: () => void;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function runFunction(name: string, start: (env: Env, log: Logger) =
 
   const shutdown = (signal: string) => {
     log.info('draining', { signal });
+    running.drain?.();
     setTimeout(() => {
       log.warn('drain timed out; exiting with requests in flight', { afterMs: drainMs });
       process.exit(1);

@@ -16,3 +16,6 @@ export const tokenAudience = (read: Reader): TokenAudience => ({
   issuer: read.string('JWT_ISSUER', 'earshot'),
   audience: read.string('JWT_AUDIENCE', 'earshot'),
 });
+
+/** How long a signed download link works (notify's email, download's job view): a week by default. */
+export const linkTtlSeconds = (read: Reader): number => read.int('LINK_TTL_SECONDS', 7 * 24 * 3600, { min: 60, max: 366 * 24 * 3600 });

@@ -12,6 +12,7 @@ import type { Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenIssuer } from '../functions/login/tokens';
 import { loadSigningKey } from '../shared/keys';
+import { generateLinkKey } from '../shared/links';
 import { functionNames } from '../tools/build';
 import { ffmpegPath, makeVideo } from './media';
 import { imageNode, imageNodeMajor } from './image-node';
@@ -31,6 +32,7 @@ describe('function bundles', () => {
     deadletter: {},
     'mysql-proxy': { MYSQL_URL: 'mysql://127.0.0.1:3307/earshot' },
     notify: { DOWNLOAD_URL: 'http://127.0.0.1:8085' },
+    web: { LOGIN_URL: 'http://127.0.0.1:8084', UPLOAD_URL: 'http://127.0.0.1:8086', DOWNLOAD_URL: 'http://127.0.0.1:8083' },
   };
 
   beforeAll(async () => {
@@ -40,7 +42,7 @@ describe('function bundles', () => {
   });
 
   it('has one bundle per function', () => {
-    expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'upload']);
+    expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web']);
     for (const name of [...names, 'mysql-proxy']) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
   });
 
@@ -56,14 +58,14 @@ describe('function bundles', () => {
       '@planetscale/database': ['login'],
       mysql2: ['mysql-proxy'],
       'range-parser': ['download'],
-      jose: ['deadletter', 'download', 'login', 'upload'],
+      jose: ['deadletter', 'download', 'login', 'notify', 'upload'],
     };
     for (const [pkg, users] of Object.entries(owners)) {
       expect(bundles.filter((name) => packages(name).has(pkg)), pkg).toEqual(users);
     }
   });
 
-  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
     const { child, url } = await startBundle(name, { DATA_DIR: dataDir, ...env[name] });
     try {
       const res = await fetch(`${url}/healthz`);
@@ -78,8 +80,12 @@ describe('function bundles', () => {
   it.each([
     ['upload', 'K_SINK', {}],
     ['notify', 'DOWNLOAD_URL', {}],
+    ['web', 'LOGIN_URL', {}],
+    ['upload', 'CORS_ORIGINS', { K_SINK: 'http://127.0.0.1:9/', CORS_ORIGINS: 'https://web.example/' }],
     ['convert', 'FFMPEG_PATH', { FFMPEG_PATH: '/nonexistent/ffmpeg' }],
     ['download', 'MEDIA_URL', { MEDIA_URL: 'ftp://example/media' }],
+    ['download', 'LINK_SIGNING_KEYS', { LINK_SIGNING_KEYS: JSON.stringify({ keys: [{ kty: 'oct', kid: 'short', k: 'c2hvcnQ' }] }) }],
+    ['notify', 'LINK_TTL_SECONDS', { DOWNLOAD_URL: 'http://127.0.0.1:8085', LINK_TTL_SECONDS: 'a week' }],
     ['login', 'JWT_TTL_SECONDS', { JWT_TTL_SECONDS: 'forever' }],
     ['login', 'USERS_DB_URL', { USERS_DB_URL: 'https://aws.connect.psdb.cloud' }],
     ['mysql-proxy', 'MYSQL_URL', { MYSQL_URL: 'mysql://127.0.0.1:3307/' }],
@@ -165,7 +171,9 @@ describeWithService(
         USERS_DB_URL: 'https://user:password@db.example',
         JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
         JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1' }] }),
+        LINK_SIGNING_KEYS: JSON.stringify({ keys: [generateLinkKey('l1')] }),
         K_SINK: 'http://broker.example/', DOWNLOAD_URL: 'https://download.example', SENDGRID_API_KEY: 'SG.not-a-real-key',
+        LOGIN_URL: 'https://login.example', UPLOAD_URL: 'https://upload.example', CORS_ORIGINS: 'https://web.example',
         FFMPEG_PATH: ffmpegPath, MYSQL_URL: 'mysql://127.0.0.1:1/earshot',
       };
     };
@@ -182,6 +190,8 @@ describeWithService(
       ['login', 'JWT_PRIVATE_KEY', readOnly],
       ['upload', 'JWT_PUBLIC_KEYS', readOnly],
       ['download', 'JWT_PUBLIC_KEYS', readOnly],
+      ['download', 'LINK_SIGNING_KEYS', readOnly],
+      ['notify', 'LINK_SIGNING_KEYS', readOnly],
     ])('%s in its image without %s: one clear log line and exit 78, no stack trace', async (name, variable, dataDir) => {
       const { [variable]: _unset, ...env } = await productionEnv();
       const child = spawn(imageNode, ['main.js'], { cwd: await imageOf(name), env: { ...env, DATA_DIR: dataDir || (await tempDir()) } });
@@ -200,7 +210,7 @@ describeWithService(
       }
     });
 
-    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'mysql-proxy'])(
+    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web', 'mysql-proxy'])(
       '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
       async (name) => {
         const image = await imageOf(name);

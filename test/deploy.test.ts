@@ -9,7 +9,7 @@ import { Namespace } from './namespace';
 import { tempDir } from './support';
 
 const make = (...args: string[]) => spawnSync('make', ['--no-print-directory', ...args], { encoding: 'utf8' });
-const functions = ['convert', 'deadletter', 'download', 'login', 'notify', 'upload'];
+const functions = ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'];
 
 describe('make deploy DRY_RUN=1', () => {
   const { status, stdout } = make('deploy', 'DRY_RUN=1', 'REGISTRY=registry.example.org/team/earshot', 'NAMESPACE=media', 'TAG=v1.2.3');
@@ -79,7 +79,7 @@ describe('the deploy plan, replayed on a model namespace', () => {
   it('works on an empty namespace: every step finds what it refers to, and everything ends Ready', () => {
     const namespace = replay(fresh(), plan);
     expect(namespace.problems()).toEqual([]);
-    for (const name of ['convert', 'deadletter', 'download', 'login', 'notify', 'upload']) expect(namespace.has('Service', name)).toBe(true);
+    for (const name of ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web']) expect(namespace.has('Service', name)).toBe(true);
     expect(namespace.has('Broker', 'earshot') && namespace.has('Trigger', 'convert-on-video-uploaded')).toBe(true);
   });
 

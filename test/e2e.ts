@@ -106,7 +106,7 @@ export const upload = async (rt: Started, path: string, name: string) => {
 export const waitForJob = async (rt: Started, id: string, status: string, ms = 120_000) => {
   const end = Date.now() + ms;
   for (;;) {
-    const job = (await (await fetch(`${rt.ready.functions.download}/jobs/${id}`, { headers: { authorization: `Bearer ${rt.token}` } })).json()) as { status: string; error?: string; downloadUrl?: string };
+    const job = (await (await fetch(`${rt.ready.functions.download}/jobs/${id}`, { headers: { authorization: `Bearer ${rt.token}` } })).json()) as { status: string; error?: string; downloadUrl?: string; signedUrl?: string };
     if (job.status === status) return job;
     if (Date.now() > end) throw new Error(`job ${id} is still ${job.status}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -135,14 +135,28 @@ export function endToEnd(broker: Broker, runner: Runner) {
     const res = await fetch(`${rt.ready.functions.download}${job.downloadUrl}`, { headers: { authorization: `Bearer ${rt.token}` } });
     expect(res.status).toBe(200);
     const mp3 = join(dir, 'talk.mp3');
-    await writeFile(mp3, Buffer.from(await res.arrayBuffer()));
+    const bytes = Buffer.from(await res.arrayBuffer());
+    await writeFile(mp3, bytes);
     expect(Math.abs((await decodedSeconds(mp3)) - (await decodedSeconds(video)))).toBeLessThanOrEqual(0.5);
 
     const mails = await mailsFor(rt, id, 1);
     await new Promise((r) => setTimeout(r, 500)); // a second email would have arrived by now
     expect(await mailsFor(rt, id, 2, 0)).toHaveLength(1);
     expect(mails[0]).toMatchObject({ to: 'demo@earshot.localhost', subject: 'Your MP3 is ready: talk.mp3' });
-    expect(mails[0]!.text).toContain(`${rt.ready.functions.download}/download/${id}`);
+    // The email's link opens the MP3 with no login, as a mail client's browser would; a changed signature opens nothing.
+    const link = mails[0]!.text.match(/http\S+/g)!.find((url) => url.startsWith(`${rt.ready.functions.download}/download/${id}?sig=`))!;
+    expect(link).toBeDefined();
+    const bySignedLink = await fetch(link);
+    expect(bySignedLink.status).toBe(200);
+    expect(Buffer.from(await bySignedLink.arrayBuffer()).equals(bytes)).toBe(true);
+    const i = link.lastIndexOf('.') + 4;
+    const changed = await fetch(link.slice(0, i) + (link[i] === 'A' ? 'B' : 'A') + link.slice(i + 1));
+    expect(changed.status).toBe(404);
+    expect(changed.headers.get('content-type')).toBe('application/problem+json');
+    // The job gives its owner a fresh link too.
+    const fromJob = await fetch(`${rt.ready.functions.download}${job.signedUrl}`);
+    expect(fromJob.status).toBe(200);
+    expect(Buffer.from(await fromJob.arrayBuffer()).equals(bytes)).toBe(true);
 
     const whole = await readFile(video);
     const corrupt = join(dir, 'corrupt.mp4');

@@ -15,6 +15,7 @@ import type { Email, Mailer } from '../functions/notify/mail/mailer';
 import { createApp as notifyApp } from '../functions/notify/app';
 import { createApp as uploadApp } from '../functions/upload/app';
 import { EventTypes, fromHttp, makeEvent, type AnyEarshotEvent, type EarshotEvent } from '../shared/events';
+import { generateLinkKey, linkSigner } from '../shared/links';
 import { memoryLogger } from '../shared/log';
 import type { Stores } from '../shared/stores';
 import { delivery } from './events';
@@ -44,7 +45,7 @@ describe('forged events', () => {
     apps = {
       upload: uploadApp({ ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 10e6, limits: { inFlight: 100, perDay: 100 }, log }),
       convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log }),
-      notify: notifyApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test') }),
+      notify: notifyApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test'), links: await linkSigner({ keys: [generateLinkKey()] }, 3600) }),
     };
     const good = await makeVideo(join(dir, 'good.mp4'), { seconds: 1 });
     const corrupt = join(dir, 'corrupt.mp4');

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { EventTypes } from '../shared/events';
+import { generateLinkKey } from '../shared/links';
 import { functionNames } from '../tools/build';
 import { readManifests } from '../local/topology';
 import { tempDir } from './support';
@@ -132,6 +133,7 @@ describe('Knative manifests', () => {
         MEDIA_URL: pathToFileURL(join(dir, 'store')).href,
         USERS_DB_URL: pathToFileURL(join(dir, 'users.db')).href,
         JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'test' }),
+        LINK_SIGNING_KEYS: JSON.stringify({ keys: [generateLinkKey('test')] }),
         SENDGRID_API_KEY: 'SG.local-test-value',
       };
     });
@@ -144,7 +146,7 @@ describe('Knative manifests', () => {
       return env;
     };
 
-    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload'])('%s starts with its Service env alone', async (name) => {
+    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'])('%s starts with its Service env alone', async (name) => {
       const child = spawn(process.execPath, ['--import', 'tsx', `functions/${name}/main.ts`], {
         env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...knativeEnv(name) },
       });

@@ -1,6 +1,7 @@
 /** Real media made with ffmpeg, for tests. */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 
@@ -90,4 +91,12 @@ export async function decodedSeconds(path: string): Promise<number> {
 export async function audioCodec(path: string): Promise<string | undefined> {
   const { stderr } = await run(ffmpegPath, ['-hide_banner', '-i', path, '-f', 'null', '-t', '0', '-']).catch((e) => e);
   return /Audio: (\w+)/.exec(stderr)?.[1];
+}
+
+/** An ffmpeg that reads its input at the pace it plays (`-re`): a conversion lasts as long as the clip, so its progress can be watched. */
+export async function pacedFfmpeg(dir: string): Promise<string> {
+  const paced = join(dir, 'ffmpeg-paced');
+  await writeFile(paced, `#!/bin/sh\nexec '${ffmpegPath}' -re "$@"\n`);
+  await chmod(paced, 0o755);
+  return paced;
 }

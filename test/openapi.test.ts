@@ -16,6 +16,7 @@ import { outboxMailer } from '../functions/notify/mail/outbox';
 import { createApp as notifyApp } from '../functions/notify/app';
 import { createApp as uploadApp, type UploadDeps } from '../functions/upload/app';
 import { toHttp, type EarshotEvent } from '../shared/events';
+import { linkSigner, loadLinkKeys } from '../shared/links';
 import { memoryLogger } from '../shared/log';
 import { openSqlite } from '../shared/sqlite';
 import { ffmpegPath, makeVideo } from './media';
@@ -37,6 +38,9 @@ const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
     .filter(([method]) => methods.includes(method))
     .flatMap(([method, op]) => Object.keys((op as { responses: object }).responses).map((status) => `${method.toUpperCase()} ${path} ${status}`)),
 );
+/** Other ways to a documented response, each checked against the document too: `<method> <path> <status> (<how>)`. */
+const variants = ['GET /download/{id} 200 (signed link)', 'GET /download/{id} 206 (signed link)', 'GET /download/{id} 304 (signed link)', 'GET /download/{id} 404 (signed link, changed)'];
+const documentedAs = (key: string) => key.split(' ').slice(0, 3).join(' ');
 
 describe('OpenAPI document', () => {
   const log = memoryLogger();
@@ -47,6 +51,7 @@ describe('OpenAPI document', () => {
   beforeAll(async () => {
     const dir = await tempDir();
     const keys = await testKeys(dir);
+    const links = await linkSigner(await loadLinkKeys(undefined, dir), 3600);
     const stores = await fileStores(dir);
     const users = new SqliteUserStore(await openSqlite(join(dir, 'users.db')));
     await users.create({ email: alice.email, passwordHash: await hashPassword('alice password'), role: 'user' });
@@ -59,8 +64,8 @@ describe('OpenAPI document', () => {
       login: loginApp(loginDeps),
       upload: uploadApp(uploadDeps),
       convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log }),
-      notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(join(dir, 'outbox'), log), log, claimStaleMs: 60_000, from: 'x@earshot.test', downloadUrl: new URL('http://localhost') }),
-      download: downloadApp({ ...stores, verify: keys.verify, log }),
+      notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(join(dir, 'outbox'), log), log, claimStaleMs: 60_000, from: 'x@earshot.test', downloadUrl: new URL('http://localhost'), links }),
+      download: downloadApp({ ...stores, verify: keys.verify, links, log }),
     };
 
     const video = new Uint8Array(await readFile(await makeVideo(join(dir, 'v.mp4'), { seconds: 2 })));
@@ -79,6 +84,8 @@ describe('OpenAPI document', () => {
     const { headers, body } = toHttp(emitted.find((e) => e.subject === id)!);
     expect((await apps.convert.request('/', { method: 'POST', headers, body })).status).toBe(200);
     const etag = (await apps.download.request(`/download/${id}`, { headers: bearer() })).headers.get('etag')!;
+    const signed = `/download/${id}?sig=${(await links.sign(id)).token}`;
+    const signedLongAgo = `/download/${id}?sig=${(await links.sign(id, new Date('2026-01-01T00:00:00Z'))).token}`;
 
     Object.assign(scenarios, {
       'POST /login 200': () => apps.login.request('/login', { method: 'POST', headers: basic('alice password') }),
@@ -119,13 +126,26 @@ describe('OpenAPI document', () => {
       'GET /download/{id} 304': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), 'if-none-match': etag } }),
       'GET /download/{id} 401': () => apps.download.request(`/download/${id}`, { headers: bearer('bad') }),
       'GET /download/{id} 404': () => apps.download.request(`/download/${id}`, { headers: bearer(bobToken) }),
+      'GET /download/{id} 410': () => apps.download.request(signedLongAgo),
       'GET /download/{id} 416': () => apps.download.request(`/download/${id}`, { headers: { ...bearer(), range: 'bytes=99999999-' } }),
+      'GET /download/{id} 200 (signed link)': () => apps.download.request(signed),
+      'GET /download/{id} 206 (signed link)': () => apps.download.request(signed, { headers: { range: 'bytes=0-99' } }),
+      'GET /download/{id} 304 (signed link)': () => apps.download.request(signed, { headers: { 'if-none-match': etag } }),
+      'GET /download/{id} 404 (signed link, changed)': () => apps.download.request(signed.replace(/\.(.)([^.]*)$/, (_, first: string, rest: string) => `.${first === 'A' ? 'B' : 'A'}${rest}`)),
       'GET /download 200': () => apps.download.request(`/download?fid=${id}`, { headers: bearer() }),
       'GET /download 401': () => apps.download.request(`/download?fid=${id}`),
       'GET /download 404': () => apps.download.request(`/download?fid=nope`, { headers: bearer() }),
       'GET /jobs/{id} 200': () => apps.download.request(`/jobs/${id}`, { headers: bearer() }),
       'GET /jobs/{id} 401': () => apps.download.request(`/jobs/${id}`),
       'GET /jobs/{id} 404': () => apps.download.request(`/jobs/${id}`, { headers: bearer(bobToken) }),
+      'GET /jobs 200': () => apps.download.request('/jobs?limit=1', { headers: bearer() }),
+      'GET /jobs 400': () => apps.download.request('/jobs?limit=0', { headers: bearer() }),
+      'GET /jobs 401': () => apps.download.request('/jobs'),
+      // The job is converted: the stream replays its statuses and ends.
+      'GET /jobs/{id}/events 200': () => apps.download.request(`/jobs/${id}/events`, { headers: bearer() }),
+      'GET /jobs/{id}/events 400': () => apps.download.request(`/jobs/${id}/events`, { headers: { ...bearer(), 'last-event-id': 'latest' } }),
+      'GET /jobs/{id}/events 401': () => apps.download.request(`/jobs/${id}/events`),
+      'GET /jobs/{id}/events 404': () => apps.download.request(`/jobs/${id}/events`, { headers: bearer(bobToken) }),
       'GET /healthz 200': () => apps.notify.request('/healthz'),
     });
   });
@@ -136,7 +156,8 @@ describe('OpenAPI document', () => {
   });
 
   it('documents exactly the responses the apps are checked for', () => {
-    expect(documented.sort()).toEqual(Object.keys(scenarios).sort());
+    expect(documented.sort()).toEqual(Object.keys(scenarios).filter((key) => !variants.includes(key)).sort());
+    expect(variants.filter((key) => !(key in scenarios) || !documented.includes(documentedAs(key)))).toEqual([]);
   });
 
   const ajv = new Ajv2020({ strict: false, validateFormats: false });
@@ -146,7 +167,7 @@ describe('OpenAPI document', () => {
     return { ...doc.components.responses[response.$ref.split('/').pop()!]!, ...response, $ref: undefined };
   };
 
-  it.each(documented)('%s: the app answers as documented', async (key) => {
+  it.each([...documented, ...variants])('%s: the app answers as documented', async (key) => {
     const [method, path, status] = key.split(' ') as [string, string, string];
     const res = await scenarios[key]!();
     expect(res.status).toBe(Number(status));
@@ -164,6 +185,16 @@ describe('OpenAPI document', () => {
     }
     const type = res.headers.get('content-type')!.split(';')[0]!;
     expect(Object.keys(promised.content)).toContain(type);
+    if (type === 'text/event-stream') {
+      // Each event's data against its schema: status → Job, progress → JobProgress.
+      const events = body.split('\n\n').filter((block) => /^event: /m.test(block));
+      expect(events.length).toBeGreaterThan(0);
+      for (const block of events) {
+        const event = /^event: (.*)$/m.exec(block)![1];
+        const validate = ajv.compile({ $ref: `openapi#/components/schemas/${event === 'progress' ? 'JobProgress' : 'Job'}` });
+        expect(validate(JSON.parse(/^data: (.*)$/m.exec(block)![1]!)), `${block}\n${JSON.stringify(validate.errors)}`).toBe(true);
+      }
+    }
     if (type.endsWith('json')) {
       const opPointer = `openapi#/paths/${path.replaceAll('~', '~0').replaceAll('/', '~1')}/${method.toLowerCase()}/responses/${status}`;
       const schema = promised.content[type]!.schema;

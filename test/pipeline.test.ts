@@ -13,6 +13,7 @@ import { outboxMailer } from '../functions/notify/mail/outbox';
 import { createApp as notifyApp } from '../functions/notify/app';
 import { createApp as uploadApp } from '../functions/upload/app';
 import { toHttp, type EarshotEvent } from '../shared/events';
+import { linkSigner, loadLinkKeys } from '../shared/links';
 import { memoryLogger } from '../shared/log';
 import { openStores, type Stores } from '../shared/stores';
 import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
@@ -54,11 +55,12 @@ function pipelineSuite(backend: string, open: (dir: string) => Promise<Stores>) 
       token = await keys.tokenFor(alice);
       stores = await open(dir);
       const log = memoryLogger();
+      const links = await linkSigner(await loadLinkKeys(undefined, dir), 7 * 24 * 3600);
       apps = {
         upload: uploadApp({ ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 50e6, limits: { inFlight: 3, perDay: 50 }, log }),
         convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 120 }), leaseMs: 60_000, log }),
-        notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(outbox, log), log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('http://localhost:8085') }),
-        download: downloadApp({ ...stores, verify: keys.verify, log }),
+        notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(outbox, log), log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('http://localhost:8085'), links }),
+        download: downloadApp({ ...stores, verify: keys.verify, links, log }),
       };
     });
 
@@ -109,7 +111,12 @@ function pipelineSuite(backend: string, open: (dir: string) => Promise<Stores>) 
       const [mail, ...more] = await mails(id);
       expect(more).toEqual([]);
       expect(mail).toMatchObject({ to: alice.email, subject: 'Your MP3 is ready: talk.mp3' });
-      expect(mail.text).toContain(`http://localhost:8085/download/${id}`);
+      // The email's link opens the MP3 with no login.
+      const link = new URL((mail.text as string).match(/http:\/\/localhost:8085\/download\/\S+/)![0]);
+      expect(link.pathname).toBe(`/download/${id}`);
+      const bySignedLink = await apps.download.request(`${link.pathname}${link.search}`);
+      expect(bySignedLink.status).toBe(200);
+      expect(Buffer.from(await bySignedLink.arrayBuffer()).equals(bytes)).toBe(true);
     });
 
     it('makes one MP3 and one email when the same video.uploaded is delivered twice', async () => {

@@ -4,6 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { readTopology } from '../local/topology';
+import { generateLinkKey } from '../shared/links';
 
 export const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
 
@@ -40,6 +41,7 @@ export async function serviceEnv(): Promise<(name: string) => Record<string, str
     MEDIA_URL: 'mongodb://127.0.0.1:1/earshot',
     USERS_DB_URL: 'https://earshot:not-a-password@db.example',
     JWT_PRIVATE_KEY: JSON.stringify({ ...(await exportJWK(privateKey)), kid: 'k1' }),
+    LINK_SIGNING_KEYS: JSON.stringify({ keys: [generateLinkKey('l1')] }),
     SENDGRID_API_KEY: 'SG.local-test-only',
   };
   return (name) => {

@@ -5,7 +5,8 @@
  */
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type Metafile, type Plugin } from 'esbuild';
+import { buildPage } from '../functions/web/assets';
 
 export const external = ['better-sqlite3', '@ffmpeg-installer/ffmpeg'];
 
@@ -21,9 +22,18 @@ export async function functionNames(root = 'functions'): Promise<string[]> {
 /** Services that are not earshot functions but ship the same way. */
 export const extraEntries = { 'mysql-proxy': 'mysql-proxy/main.ts' };
 
+/** functions/web/page-module.ts, in the bundle: the page's files as built now (esbuild stays out of dist/web.js). */
+const pageModule: Plugin = {
+  name: 'earshot-page',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]functions[\\/]web[\\/]page-module\.ts$/ }, async () => ({ contents: `export default ${JSON.stringify(await buildPage())};`, loader: 'js' }));
+  },
+};
+
 export async function buildBundles(outdir = 'dist'): Promise<Metafile> {
   const names = await functionNames();
   const result = await build({
+    plugins: [pageModule],
     entryPoints: { ...Object.fromEntries(names.map((name) => [name, join('functions', name, 'main.ts')])), ...extraEntries },
     outdir,
     bundle: true,

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fromHttp } from '../../shared/events';
 import { memoryLogger } from '../../shared/log';
+import type { Job } from '../../shared/jobs/store';
 import type { Stores } from '../../shared/stores';
 import { delivery, uploadedEvent } from '../../test/events';
 import { decodedSeconds, ffmpegPath, makeVideo } from '../../test/media';
@@ -169,6 +170,25 @@ describe('convert', () => {
     await new Promise((r) => setTimeout(r, 200)); // several lease periods into the conversion
     expect((await app.request('/', delivery(event))).status).toBe(409);
     expect((await first).status).toBe(200);
+  });
+
+  it('records on the job how far ffmpeg has got while it converts, and the progress goes once converted', async () => {
+    const event = await uploaded(videos.good);
+    const id = event.data.videoId;
+    const real = mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 });
+    let during: Job | null = null;
+    const watched: Transcode = async (input, output, tags, onProgress) => {
+      onProgress!(37.6); // the first report is written at once
+      while (!(during = await stores.jobs.get(id))?.progress) await new Promise((r) => setTimeout(r, 10));
+      return real(input, output, tags, onProgress);
+    };
+    const res = await appWith({ transcode: watched }).request('/', delivery(event));
+    expect((await reply(res)).type).toBe('dev.earshot.audio.converted');
+    expect(during).toMatchObject({ status: 'converting', progress: { percent: 37 } });
+    const done = (await stores.jobs.get(id))!;
+    expect(done).not.toHaveProperty('progress');
+    expect(done.transitions.map((t) => t.status)).toEqual(['uploaded', 'converting', 'converted']);
+    expect(done.revision).toBeGreaterThan(during!.progress!.revision);
   });
 
   it('answers 5xx when the store fails, and leaves the job ready for the retry', async () => {

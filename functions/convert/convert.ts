@@ -8,6 +8,7 @@ import { mp3Name } from '../../shared/jobs/mp3-name';
 import type { Job, JobStore, Mp3Result } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import { MediaExists, type MediaStore } from '../../shared/media/store';
+import { progressReporter } from './progress';
 import { tempPrefix } from './sweep';
 import { Unconvertible, type Transcode } from './transcode';
 
@@ -41,7 +42,8 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   const settled = settledReply(job);
   if (settled) return settled;
 
-  if (!(await jobs.startConversion(job.id, leaseMs))) {
+  const conversion = await jobs.startConversion(job.id, leaseMs);
+  if (!conversion) {
     const now = await jobs.get(job.id);
     return (now && settledReply(now)) || (now ? { kind: 'busy' } : { kind: 'gone' });
   }
@@ -51,7 +53,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     jobs.extendConversion(job.id, leaseMs).catch((err: unknown) => deps.log.warn('lease not renewed', { videoId: job.id, err }));
   }, leaseMs / 3);
   try {
-    const mp3 = await convertAndStore(deps, job);
+    const mp3 = await convertAndStore(deps, job, conversion);
     await jobs.finishConversion(job.id, mp3);
     return reply(converted(job, mp3));
   } catch (err) {
@@ -66,7 +68,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   }
 }
 
-async function convertAndStore({ media, transcode, log }: ConvertDeps, job: Job) {
+async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job: Job, conversion: string) {
   const video = await media.stat('videos', job.id);
   if (!video) throw new Unconvertible('The uploaded video is no longer stored.');
   const dir = await mkdtemp(join(tmpdir(), tempPrefix));
@@ -76,8 +78,11 @@ async function convertAndStore({ media, transcode, log }: ConvertDeps, job: Job)
     const output = join(dir, 'output.mp3');
     await pipeline(await media.read('videos', video.id), createWriteStream(input));
     const started = performance.now();
+    const progress = progressReporter((percent) => jobs.reportProgress(video.id, conversion, percent), {
+      onError: (err) => log.warn('progress not recorded', { videoId: video.id, err }),
+    });
     // The title comes from the stored name, not the event's.
-    const { durationSeconds } = await transcode(input, output, { title: parse(video.filename).name });
+    const { durationSeconds } = await transcode(input, output, { title: parse(video.filename).name }, progress.report).finally(progress.settled);
     const sizeBytes = (await stat(output)).size;
     log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, ms: Math.round(performance.now() - started) });
 

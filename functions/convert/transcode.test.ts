@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { audioCodec, declareFlacSeconds, decodedSeconds, ffmpegPath, makeSilence, makeVideo, readTags } from '../../test/media';
 import { tempDir } from '../../test/support';
-import { Unconvertible, clock, mp3Transcoder, outputBound } from './transcode';
+import { Unconvertible, clock, mp3Transcoder, outputBound, progressSeconds } from './transcode';
 
 describe('mp3Transcoder', () => {
   let dir: string;
@@ -25,6 +25,26 @@ describe('mp3Transcoder', () => {
     expect(Math.abs((await decodedSeconds(out)) - durationSeconds)).toBeLessThan(0.1);
     // LAME writes "Xing" for VBR ("Info" for CBR) in the first frame; players read duration from it.
     expect((await readFile(out)).subarray(0, 4096).includes('Xing')).toBe(true);
+  });
+
+  it('reports how far it has got in percent of the declared duration, rising, up to the whole', async () => {
+    const percents: number[] = [];
+    await transcoder()(video, join(dir, 'progress.mp3'), {}, (percent) => percents.push(percent));
+    expect(percents.length).toBeGreaterThan(0); // ffmpeg's last line at least, however fast it went
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    expect(percents.at(-1)).toBeGreaterThan(90);
+    expect(Math.max(...percents)).toBeLessThanOrEqual(100);
+  });
+
+  it('reads progress from ffmpeg\'s own lines only', () => {
+    expect(progressSeconds('[info] size=     139kB time=00:00:30.01 bitrate=  38.0kbits/s speed= 115x    ')).toBe(30.01);
+    expect(progressSeconds('[info] size=     256KiB time=01:02:03.50 bitrate= 128.5kbits/s speed=32.6x elapsed=0:00:00.50')).toBe(3723.5);
+    expect(progressSeconds('[info] frame=  120 fps=0.0 q=-0.0 size=  139kB time=00:00:04.00 bitrate=N/A')).toBe(4);
+    expect(progressSeconds('[info] size=N/A time=N/A bitrate=N/A speed=N/A')).toBeUndefined();
+    // A tag's text as ffmpeg dumps it (indented, after the key), or without the level prefix.
+    expect(progressSeconds('[info]     comment         : size=1kB time=09:00:00.00 x')).toBeUndefined();
+    expect(progressSeconds('                      : [info] size=1kB time=09:00:00.00 x')).toBeUndefined();
+    expect(progressSeconds('size=1kB time=09:00:00.00 x')).toBeUndefined();
   });
 
   it('keeps none of the source\'s tags or chapters: the MP3 carries the title it is given, cleaned, and nothing else', async () => {

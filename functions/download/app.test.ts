@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
+import { generateLinkKey, linkSigner, type Links } from '../../shared/links';
 import { memoryLogger } from '../../shared/log';
 import type { Stores } from '../../shared/stores';
 import { fileStores } from '../../test/stores';
@@ -10,6 +11,7 @@ import { createApp } from './app';
 describe('download', () => {
   let stores: Stores;
   let keys: TestKeys;
+  let links: Links;
   let app: ReturnType<typeof createApp>;
   let aliceToken: string;
   let bobToken: string;
@@ -23,7 +25,8 @@ describe('download', () => {
     const dir = await tempDir();
     keys = await testKeys(dir);
     stores = await fileStores(dir);
-    app = createApp({ ...stores, verify: keys.verify, log: memoryLogger() });
+    links = await linkSigner({ keys: [generateLinkKey()] }, 7 * 24 * 3600);
+    app = createApp({ ...stores, verify: keys.verify, links, log: memoryLogger() });
     aliceToken = await keys.tokenFor(alice);
     bobToken = await keys.tokenFor(bob);
     await stores.jobs.create({ id, owner: alice.id, filename: 'Café talk.mp4' });
@@ -131,6 +134,87 @@ describe('download', () => {
       filename: 'Café talk.mp4',
       mp3: { id, durationSeconds: 12.5, sizeBytes: 5000 },
       downloadUrl: `/download/${id}`,
+      signedUrl: expect.stringMatching(new RegExp(`^/download/${id}\\?sig=[\\w-]+\\.[\\w-]+\\.[\\w-]+$`)),
+    });
+  });
+
+  describe('signed links', () => {
+    const open = (path: string, headers: Record<string, string> = {}, method = 'GET') => app.request(path, { method, headers });
+    const signed = async (mp3 = id, now = new Date()) => `/download/${mp3}?sig=${(await links.sign(mp3, now)).token}`;
+    /** The link with one character of its signature changed. */
+    const changed = (path: string) => {
+      const i = path.lastIndexOf('.') + 4;
+      return path.slice(0, i) + (path[i] === 'A' ? 'B' : 'A') + path.slice(i + 1);
+    };
+
+    it('serve the MP3 with no Authorization header, exactly as the Bearer route does', async () => {
+      const path = await signed();
+      const res = await open(path);
+      expect(res.status).toBe(200);
+      const byBearer = await get(`/download/${id}`);
+      for (const header of ['content-type', 'content-length', 'content-disposition', 'accept-ranges', 'etag', 'last-modified']) {
+        expect(res.headers.get(header), header).toBe(byBearer.headers.get(header));
+      }
+      expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+
+      const ranged = await open(path, { range: 'bytes=100-199' });
+      expect(ranged.status).toBe(206);
+      expect(ranged.headers.get('content-range')).toBe('bytes 100-199/5000');
+      expect(Buffer.from(await ranged.arrayBuffer())).toEqual(bytes.subarray(100, 200));
+      const head = await open(path, {}, 'HEAD');
+      expect(head.status).toBe(200);
+      expect(head.headers.get('content-length')).toBe('5000');
+      expect(await head.text()).toBe('');
+      expect((await open(path, { 'if-none-match': res.headers.get('etag')! })).status).toBe(304);
+    });
+
+    it('come fresh with the job, and work as given', async () => {
+      const before = Date.now();
+      const job = (await (await get(`/jobs/${id}`)).json()) as { signedUrl: string; linkExpiresAt: string };
+      const expires = Date.parse(job.linkExpiresAt);
+      expect(expires).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + 7 * 24 * 3600 * 1000);
+      const res = await open(job.signedUrl);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+    });
+
+    const problem = async (res: Response, status: number) => {
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      return (await res.json()) as { detail: string; expiredAt?: string };
+    };
+
+    it('answer a changed signature, or one from another key, with 404 saying the link is not valid', async () => {
+      const other = await linkSigner({ keys: [generateLinkKey()] }, 3600);
+      for (const path of [changed(await signed()), `/download/${id}?sig=${(await other.sign(id)).token}`, `/download/${id}?sig=`, `/download/${id}?sig=${await keys.tokenFor(alice)}`]) {
+        expect((await problem(await open(path), 404)).detail, path).toMatch(/link is not valid/);
+      }
+    });
+
+    it('answer a link for another MP3 with 404 saying so', async () => {
+      const elsewhere = randomUUID();
+      const token = (await links.sign(elsewhere)).token;
+      expect((await problem(await open(`/download/${id}?sig=${token}`), 404)).detail).toBe('This download link is for another MP3.');
+    });
+
+    it('answer an expired link with 410 saying when it expired and how to get a fresh one', async () => {
+      const sentLongAgo = new Date(Date.UTC(2026, 0, 1, 9, 30));
+      const body = await problem(await open(await signed(id, sentLongAgo)), 410);
+      expect(body.detail).toBe('This download link expired on 2026-01-08 09:30 UTC. Sign in to earshot for a fresh link.');
+      expect(body.expiredAt).toBe('2026-01-08T09:30:00.000Z');
+    });
+
+    it('answer a valid link to an MP3 that is no more with 404', async () => {
+      await problem(await open(await signed(randomUUID())), 404);
+    });
+
+    it('leave Bearer requests as they were: the token decides, whatever the query says', async () => {
+      const path = await signed();
+      expect((await get(`/download/${id}?sig=made-up`)).status).toBe(200);
+      expect((await get(path, bobToken)).status).toBe(404);
+      expect((await get(path, 'not-a-jwt')).status).toBe(401);
+      // Signed links are for /download/:id alone.
+      expect((await open(`/download?fid=${id}&sig=${path.split('sig=')[1]}`)).status).toBe(401);
     });
   });
 

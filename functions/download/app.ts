@@ -1,34 +1,49 @@
 import type { Readable } from 'node:stream';
 import contentDisposition from 'content-disposition';
 import type { Context } from 'hono';
+import { except } from 'hono/combine';
 import { functionApp, type FunctionEnv } from '../../shared/app';
 import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
 import type { Job, JobStore } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
-import { isMediaId, type MediaStore } from '../../shared/media/store';
+import { LINK_PARAM, shownTime, signedPath, type Links, type SignedLink } from '../../shared/links';
+import { isMediaId, type MediaInfo, type MediaStore } from '../../shared/media/store';
 import { Problem, notFound } from '../../shared/problem';
 import { displayText } from '../../shared/text';
+import { jobEvents, streamDefaults, type JobEventsOptions } from './events';
+import { jobList } from './list';
 import { requestedRange } from './range';
 
 export interface DownloadDeps {
   media: MediaStore;
   jobs: JobStore;
   verify: VerifyToken;
+  /** Signs the job view's link and checks the links people bring. */
+  links: Links;
   log: Logger;
+  /** GET /jobs/:id/events: how often it polls the store and sends a heartbeat. */
+  events?: JobEventsOptions;
+  /** The web page's origins (CORS). */
+  corsOrigins?: readonly string[];
 }
 
 type Env = FunctionEnv & AuthEnv;
 
-export function createApp({ media, jobs, verify, log }: DownloadDeps) {
-  const app = functionApp<Env>(log);
-  app.use('/download/*', bearerAuth(verify));
-  app.use('/download', bearerAuth(verify));
-  app.use('/jobs/*', bearerAuth(verify));
+export function createApp({ media, jobs, verify, links, log, events = streamDefaults, corsOrigins }: DownloadDeps) {
+  const app = functionApp<Env>(log, { corsOrigins });
+  const bearer = bearerAuth(verify);
+  // A signed link is opened by a browser, which sends no Authorization header; a request that
+  // sends one is a Bearer request, as before, whatever its query says.
+  const signature = (c: Context) => (c.req.header('authorization') === undefined ? c.req.query(LINK_PARAM) : undefined);
+  app.use('/download/*', except((c) => signature(c) !== undefined, bearer));
+  app.use('/download', bearer);
+  app.use('/jobs/*', bearer);
 
-  const serveMp3 = async (c: Context<Env>, id: string | undefined) => {
+  /** `mayHave`: the owner check of a Bearer request; a signed link has been checked already. */
+  const serveMp3 = async (c: Context<Env>, id: string | undefined, mayHave: (mp3: MediaInfo) => boolean) => {
     const mp3 = id && isMediaId(id) ? await media.stat('mp3s', id) : null;
     // Someone else's MP3 is answered exactly like a missing one: ids leak nothing.
-    if (!mp3 || mp3.owner !== c.get('user').id) throw notFound('No such MP3.');
+    if (!mp3 || !mayHave(mp3)) throw notFound('No such MP3.');
 
     const etag = `"mp3-${mp3.id}-${mp3.length}"`;
     const headers: Record<string, string> = {
@@ -61,22 +76,49 @@ export function createApp({ media, jobs, verify, log }: DownloadDeps) {
     return new Response(pulled(await media.read('mp3s', mp3.id, range)), { status, headers });
   };
 
-  app.get('/download/:id', (c) => serveMp3(c, c.req.param('id')));
+  const owned = (c: Context<Env>) => (mp3: MediaInfo) => mp3.owner === c.get('user').id;
+
+  app.get('/download/:id', async (c) => {
+    const id = c.req.param('id');
+    const token = signature(c);
+    if (token === undefined) return serveMp3(c, id, owned(c));
+    // The signature is checked before the store is asked: a made-up link learns nothing.
+    const check = await links.verify(token, id);
+    if (check.ok) return serveMp3(c, id, () => true);
+    if (check.reason === 'expired') {
+      throw new Problem({
+        status: 410,
+        title: 'Gone',
+        detail: `This download link expired on ${shownTime(check.expiredAt)}. Sign in to earshot for a fresh link.`,
+        extensions: { expiredAt: check.expiredAt.toISOString() },
+      });
+    }
+    throw notFound(
+      check.reason === 'other-mp3'
+        ? 'This download link is for another MP3.'
+        : 'This download link is not valid: it was changed, or it was signed with a key earshot no longer uses. Sign in to earshot for a fresh link.',
+    );
+  });
   /** The original system's form. */
-  app.get('/download', (c) => serveMp3(c, c.req.query('fid')));
+  app.get('/download', (c) => serveMp3(c, c.req.query('fid'), owned(c)));
 
   app.get('/jobs/:id', async (c) => {
     const id = c.req.param('id');
     const job = isMediaId(id) ? await jobs.get(id) : null;
     if (!job || job.owner !== c.get('user').id) throw notFound('No such job.');
     c.header('cache-control', 'no-store');
-    return c.json(jobView(job));
+    return c.json(jobView(job, job.mp3 && (await links.sign(job.mp3.id))));
   });
+
+  const view = async (job: Job) => jobView(job, job.mp3 && (await links.sign(job.mp3.id)));
+  app.route('/', jobList(jobs, view));
+  app.route('/', jobEvents(jobs, view, events));
 
   return app;
 }
 
-function jobView(job: Job) {
+/** `link`: a fresh signed link to the MP3, once there is one. */
+function jobView(job: Job, link: SignedLink | undefined) {
   return {
     id: job.id,
     status: job.status,
@@ -87,6 +129,7 @@ function jobView(job: Job) {
       mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes },
       downloadUrl: `/download/${job.mp3.id}`,
     }),
+    ...(job.mp3 && link && { signedUrl: signedPath(job.mp3.id, link.token), linkExpiresAt: link.expiresAt.toISOString() }),
     ...(job.failure && { error: job.failure }),
   };
 }

@@ -1,16 +1,27 @@
 import { tokenVerifier } from '../../shared/auth';
 import { envReader } from '../../shared/config';
 import { loadPublicKeys } from '../../shared/keys';
+import { linkSigner, loadLinkKeys } from '../../shared/links';
 import { runFunction } from '../../shared/serve';
-import { dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
+import { dataDir, linkTtlSeconds, mediaUrl, tokenAudience } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
+import { parseOrigins } from '../../shared/cors';
 import { createApp } from './app';
 
 await runFunction('download', async (env, log) => {
   const read = envReader(env);
   const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
+  const links = await linkSigner(await loadLinkKeys(read.optional('LINK_SIGNING_KEYS'), dataDir(read)), linkTtlSeconds(read));
   const stores = await openStores(mediaUrl(read));
 
-  const app = createApp({ ...stores, verify, log });
-  return { fetch: app.fetch, close: stores.close };
+  // Event streams end as the drain begins (their clients resume with Last-Event-ID elsewhere).
+  const draining = new AbortController();
+  const events = {
+    pollMs: read.int('JOB_EVENTS_POLL_MS', 500, { min: 50, max: 60_000 }),
+    heartbeatMs: read.int('JOB_EVENTS_HEARTBEAT_SECONDS', 15, { min: 1, max: 300 }) * 1000,
+    closing: draining.signal,
+  };
+
+  const app = createApp({ ...stores, verify, links, log, events, corsOrigins: parseOrigins(read.optional('CORS_ORIGINS')) });
+  return { fetch: app.fetch, close: stores.close, drain: () => draining.abort() };
 });

@@ -21,6 +21,8 @@ export interface LoginDeps {
   clientAddress?: (c: { req: { header(name: string): string | undefined }; env: unknown }) => string;
   now?: () => number;
   passwords?: { verify: typeof verifyPassword; verifyNobody: typeof verifyNobody };
+  /** The web page's origins (CORS). */
+  corsOrigins?: readonly string[];
 }
 
 export function createApp({
@@ -33,8 +35,9 @@ export function createApp({
   clientAddress = requestAddress('none'),
   now = Date.now,
   passwords = { verify: verifyPassword, verifyNobody },
+  corsOrigins,
 }: LoginDeps) {
-  const app = functionApp(log);
+  const app = functionApp(log, { corsOrigins });
   const throttle = loginThrottle(users, policy, now);
   const slots = hashSlots(maxConcurrentHashes);
 

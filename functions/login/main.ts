@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { ConfigError, envReader } from '../../shared/config';
+import { parseOrigins } from '../../shared/cors';
 import { loadPublicKeys, loadSigningKey } from '../../shared/keys';
 import { runFunction } from '../../shared/serve';
 import { dataDir, tokenAudience } from '../../shared/settings';
@@ -43,6 +44,7 @@ await runFunction('login', async (env, log) => {
     throttle,
     maxConcurrentHashes,
     clientAddress: requestAddress(trustProxy),
+    corsOrigins: parseOrigins(read.optional('CORS_ORIGINS')),
   });
   return { fetch: app.fetch, close: () => users.close() };
 });

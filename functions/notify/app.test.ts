@@ -3,6 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EventTypes, makeEvent } from '../../shared/events';
+import { generateLinkKey, linkSigner, type Links } from '../../shared/links';
 import { memoryLogger } from '../../shared/log';
 import type { Stores } from '../../shared/stores';
 import { delivery } from '../../test/events';
@@ -15,10 +16,11 @@ import { outboxMailer } from './mail/outbox';
 describe('notify', () => {
   let stores: Stores;
   let outbox: string;
+  let links: Links;
   const log = memoryLogger();
 
   const appWith = (mailer: Mailer = outboxMailer(outbox, log)) =>
-    createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl') });
+    createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl'), links });
 
   /** A job as convert leaves it: converted with its MP3 recorded, or failed with its reason. */
   const newJob = async ({ status = 'converted', filename = 'talk.mp4', withEmail = true } = {}) => {
@@ -45,17 +47,28 @@ describe('notify', () => {
     const dir = await tempDir();
     stores = await fileStores(dir);
     outbox = join(dir, 'outbox');
+    links = await linkSigner({ keys: [generateLinkKey()] }, 7 * 24 * 3600);
   });
 
-  it('emails the owner the download link when the MP3 is ready', async () => {
+  it('emails the owner a signed download link, and until when it works, when the MP3 is ready', async () => {
     const id = await newJob();
+    const sent = new Date();
     const res = await appWith().request('/', delivery(converted(id)));
     expect(res.status).toBe(200);
     const [mail, ...more] = await mailsFor(id);
     expect(more).toEqual([]);
     expect(mail).toMatchObject({ to: alice.email, from: 'earshot <no-reply@earshot.test>', subject: 'Your MP3 is ready: talk.mp3' });
-    expect(mail!.text).toContain(`https://earshot.test/dl/download/${id}`);
     expect(mail!.text).toContain('2:05');
+    expect(mail!.text).not.toContain('log in first');
+
+    const link = new URL(mail!.text.match(/https:\/\/\S+/)![0]);
+    expect(`${link.origin}${link.pathname}`).toBe(`https://earshot.test/dl/download/${id}`);
+    const token = link.searchParams.get('sig')!;
+    expect(await links.verify(token, id)).toEqual({ ok: true });
+    // Valid for the TTL from sending: the day the mail names, and expired after it.
+    const week = new Date(sent.getTime() + 7 * 24 * 3600 * 1000);
+    expect(mail!.text).toMatch(new RegExp(`works until ${week.toISOString().slice(0, 10)} \\d\\d:\\d\\d UTC`));
+    expect(await links.verify(token, id, new Date(week.getTime() + 60_000))).toMatchObject({ ok: false, reason: 'expired' });
   });
 
   it('emails the owner why the conversion failed', async () => {

@@ -2,6 +2,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { functionApp } from '../../shared/app';
 import { EventTypes } from '../../shared/events';
 import { Problem } from '../../shared/problem';
+import type { Links } from '../../shared/links';
 import { receiveEvent } from '../../shared/receive';
 import { MailUnavailable } from './mail/mailer';
 import { settledJobFor } from './match';
@@ -12,6 +13,8 @@ export interface NotifyAppDeps extends NotifyDeps {
   from: string;
   /** Where users reach the download function; the email links there. */
   downloadUrl: URL;
+  /** Signs the email's link. */
+  links: Links;
 }
 
 export function createApp(deps: NotifyAppDeps) {
@@ -37,7 +40,7 @@ export function createApp(deps: NotifyAppDeps) {
     }
     let outcome;
     try {
-      outcome = await notifyOwner(deps, composeEmail(job, job.ownerEmail, deps.from, deps.downloadUrl));
+      outcome = await notifyOwner(deps, await composeEmail(job, job.ownerEmail, deps.from, deps.downloadUrl, deps.links));
     } catch (err) {
       if (!(err instanceof MailUnavailable)) throw err;
       deps.log.warn('mail unavailable; the broker will retry', { eventId: event.id, err });

@@ -1,15 +1,20 @@
 import { mp3Name } from '../../shared/jobs/mp3-name';
+import { shownTime, signedPath, type Links } from '../../shared/links';
 import { displayText } from '../../shared/text';
 import type { Email } from './mail/mailer';
 import type { SettledJob } from './match';
 
-/** The one email a job gets: the link to its MP3, or why there is none. Everything in it is the job's. */
-export function composeEmail(job: SettledJob, to: string, from: string, downloadUrl: URL): Email {
+/**
+ * The one email a job gets: a signed link to its MP3, which opens without a login until it
+ * expires, or why there is none. Everything in it is the job's.
+ */
+export async function composeEmail(job: SettledJob, to: string, from: string, downloadUrl: URL, links: Links, now = new Date()): Promise<Email> {
   // The filename is the uploader's text and goes into the subject: no controls, no bidi tricks.
   const mp3Filename = mp3Name(displayText(job.filename));
   if (job.status === 'converted') {
     const { id: mp3Id, durationSeconds, sizeBytes } = job.mp3;
-    const link = new URL(`download/${mp3Id}`, downloadUrl.href.endsWith('/') ? downloadUrl : `${downloadUrl.href}/`).href;
+    const { token, expiresAt } = await links.sign(mp3Id, now);
+    const link = `${downloadUrl.href.replace(/\/$/, '')}${signedPath(mp3Id, token)}`;
     return {
       to,
       from,
@@ -18,7 +23,8 @@ export function composeEmail(job: SettledJob, to: string, from: string, download
       text: [
         `Your video is now an MP3: ${mp3Filename} (${clock(durationSeconds)}, ${megabytes(sizeBytes)}).`,
         '',
-        `Download it (log in first): ${link}`,
+        `Download it, no login needed: ${link}`,
+        `The link works until ${shownTime(expiresAt)}, for anyone who has it. After that, log in to earshot for a fresh one.`,
         '',
         `mp3 file_id: ${mp3Id} is now ready!`,
         '',

@@ -22,12 +22,14 @@ export interface UploadDeps {
   /** Where clients reach the download function; status URLs are relative without it. */
   downloadUrl?: URL;
   log: Logger;
+  /** The web page's origins (CORS). */
+  corsOrigins?: readonly string[];
 }
 
 type Env = FunctionEnv & AuthEnv;
 
-export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, downloadUrl, log }: UploadDeps) {
-  const app = functionApp<Env>(log);
+export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, downloadUrl, log, corsOrigins }: UploadDeps) {
+  const app = functionApp<Env>(log, { corsOrigins });
   const limiter = uploadLimiter(jobs, limits, log);
 
   /** Before the body is read: a user over a limit costs a count, and nothing is stored. */

@@ -1,5 +1,6 @@
 import { tokenVerifier } from '../../shared/auth';
 import { envReader } from '../../shared/config';
+import { parseOrigins } from '../../shared/cors';
 import { loadPublicKeys } from '../../shared/keys';
 import { runFunction } from '../../shared/serve';
 import { dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
@@ -19,6 +20,7 @@ await runFunction('upload', async (env, log) => {
   const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
   const stores = await openStores(mediaUrl(read));
 
-  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, downloadUrl, log });
+  const corsOrigins = parseOrigins(read.optional('CORS_ORIGINS'));
+  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, downloadUrl, log, corsOrigins });
   return { fetch: app.fetch, close: stores.close };
 });

@@ -60,22 +60,22 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
     it('lets exactly one of several concurrent deliveries start the conversion', async () => {
       const id = await newJob();
       const started = await Promise.all(Array.from({ length: 8 }, () => jobs.startConversion(id, 60_000)));
-      expect(started.filter(Boolean)).toHaveLength(1);
+      expect(started.filter((token) => token !== null)).toHaveLength(1);
       expect((await jobs.get(id))!.status).toBe('converting');
     });
 
     it('lets a delivery take over a conversion whose lease ran out', async () => {
       const id = await newJob();
-      expect(await jobs.startConversion(id, -1)).toBe(true);
-      expect(await jobs.startConversion(id, 60_000)).toBe(true);
-      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+      expect(await jobs.startConversion(id, -1)).toEqual(expect.any(String));
+      expect(await jobs.startConversion(id, 60_000)).toEqual(expect.any(String));
+      expect(await jobs.startConversion(id, 60_000)).toBeNull();
     });
 
     it('keeps a live conversion\'s lease from running out', async () => {
       const id = await newJob();
-      expect(await jobs.startConversion(id, -1)).toBe(true);
+      expect(await jobs.startConversion(id, -1)).toEqual(expect.any(String));
       await jobs.extendConversion(id, 60_000);
-      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+      expect(await jobs.startConversion(id, 60_000)).toBeNull();
     });
 
     it('records the MP3 of a finished conversion', async () => {
@@ -83,7 +83,7 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       await jobs.startConversion(id, 60_000);
       await jobs.finishConversion(id, mp3(id));
       expect(await jobs.get(id)).toMatchObject({ status: 'converted', mp3: mp3(id) });
-      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+      expect(await jobs.startConversion(id, 60_000)).toBeNull();
     });
 
     it('records why a conversion failed', async () => {
@@ -91,7 +91,7 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       await jobs.startConversion(id, 60_000);
       await jobs.failConversion(id, 'The video has no audio track.');
       expect(await jobs.get(id)).toMatchObject({ status: 'failed', failure: 'The video has no audio track.' });
-      expect(await jobs.startConversion(id, 60_000)).toBe(false);
+      expect(await jobs.startConversion(id, 60_000)).toBeNull();
     });
 
     it('changes nothing when finishing a job that is not converting', async () => {
@@ -106,7 +106,103 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       await jobs.startConversion(id, 60_000);
       await jobs.releaseConversion(id);
       expect((await jobs.get(id))!.status).toBe('uploaded');
-      expect(await jobs.startConversion(id, 60_000)).toBe(true);
+      expect(await jobs.startConversion(id, 60_000)).toEqual(expect.any(String));
+    });
+
+    const history = async (id: string) => (await jobs.get(id))!.transitions.map((t) => `${t.status}@${t.revision}`);
+
+    it('numbers every change a watcher sees, and keeps each status the job entered', async () => {
+      const id = await newJob();
+      expect(await jobs.get(id)).toMatchObject({ revision: 1, transitions: [{ status: 'uploaded', revision: 1, at: expect.any(Date) }] });
+      expect(await jobs.get(id)).not.toHaveProperty('progress');
+
+      const conversion = (await jobs.startConversion(id, 60_000))!;
+      await jobs.extendConversion(id, 60_000); // a lease is no change anyone sees
+      await jobs.claimNotification(id, 60_000); // nor is the email
+      expect(await jobs.get(id)).toMatchObject({ status: 'converting', revision: 2 });
+      await jobs.reportProgress(id, conversion, 10);
+      expect(await jobs.get(id)).toMatchObject({ revision: 3, progress: { percent: 10, revision: 3 } });
+      await jobs.reportProgress(id, conversion, 55);
+      expect(await jobs.get(id)).toMatchObject({ revision: 4, progress: { percent: 55, revision: 4 } });
+
+      await jobs.finishConversion(id, mp3(id));
+      const done = (await jobs.get(id))!;
+      expect(done).toMatchObject({ status: 'converted', revision: 5 });
+      expect(done).not.toHaveProperty('progress');
+      expect(await history(id)).toEqual(['uploaded@1', 'converting@2', 'converted@5']);
+      expect(done.transitions[2]!.at.getTime()).toBe(done.updatedAt.getTime());
+    });
+
+    it('keeps progress only rising, only from the conversion in hand, and only while converting', async () => {
+      const id = await newJob();
+      await jobs.reportProgress(id, 'no conversion', 5);
+      const conversion = (await jobs.startConversion(id, 60_000))!;
+      await jobs.reportProgress(id, conversion, 40);
+      await jobs.reportProgress(id, conversion, 40);
+      await jobs.reportProgress(id, conversion, 30);
+      await jobs.reportProgress(id, 'another conversion', 90);
+      expect(await jobs.get(id)).toMatchObject({ revision: 3, progress: { percent: 40, revision: 3 } });
+
+      await jobs.failConversion(id, 'x');
+      await jobs.reportProgress(id, conversion, 50);
+      expect(await jobs.get(id)).toMatchObject({ status: 'failed', revision: 4 });
+      expect(await jobs.get(id)).not.toHaveProperty('progress');
+      expect(await history(id)).toEqual(['uploaded@1', 'converting@2', 'failed@4']);
+    });
+
+    it('records a retry as converting → uploaded → converting, its progress starting over', async () => {
+      const id = await newJob();
+      const first = (await jobs.startConversion(id, 60_000))!;
+      await jobs.reportProgress(id, first, 70);
+      await jobs.releaseConversion(id);
+      expect(await jobs.get(id)).not.toHaveProperty('progress');
+      const second = (await jobs.startConversion(id, 60_000))!;
+      expect(second).not.toBe(first);
+      await jobs.reportProgress(id, first, 80);
+      expect(await jobs.get(id)).not.toHaveProperty('progress');
+      await jobs.reportProgress(id, second, 20);
+      expect(await jobs.get(id)).toMatchObject({ revision: 6, progress: { percent: 20, revision: 6 } });
+      expect(await history(id)).toEqual(['uploaded@1', 'converting@2', 'uploaded@4', 'converting@5']);
+    });
+
+    it('gives a conversion that takes over a lapsed one its own progress; the lapsed one reports no more', async () => {
+      const id = await newJob();
+      const lapsed = (await jobs.startConversion(id, -1))!;
+      await jobs.reportProgress(id, lapsed, 90);
+      const taker = (await jobs.startConversion(id, 60_000))!;
+      expect(await jobs.get(id)).not.toHaveProperty('progress');
+      await jobs.reportProgress(id, lapsed, 95);
+      await jobs.reportProgress(id, taker, 5);
+      expect(await jobs.get(id)).toMatchObject({ status: 'converting', progress: { percent: 5 } });
+      expect(await history(id)).toEqual(['uploaded@1', 'converting@2', 'converting@4']);
+    });
+
+    it('lists an owner\'s jobs newest first, a page at a time, after a position', async () => {
+      const owner = `listed-${randomUUID()}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        // Some share a millisecond (ordered by id then), some do not.
+        if (i % 3 === 0) await tick();
+        ids.push((await jobs.create({ id: randomUUID(), owner, filename: `${i}.mp4` })).id);
+      }
+      await jobs.create({ id: randomUUID(), owner: `other-${randomUUID()}`, filename: 'x.mp4' });
+      const all = await Promise.all(ids.map(async (id) => (await jobs.get(id))!));
+      const newestFirst = all
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .map((j) => j.id);
+
+      const seen: string[] = [];
+      let page = await jobs.listByOwner(owner, 3);
+      while (page.length > 0) {
+        expect(page.length).toBeLessThanOrEqual(3);
+        seen.push(...page.map((j) => j.id));
+        const last = page.at(-1)!;
+        page = await jobs.listByOwner(owner, 3, { createdAt: last.createdAt, id: last.id });
+      }
+      expect(seen).toEqual(newestFirst);
+      expect((await jobs.listByOwner(owner, 100))[0]).toMatchObject({ id: newestFirst[0], owner, revision: 1, transitions: [{ status: 'uploaded' }] });
+      expect(await jobs.listByOwner(`nobody-${randomUUID()}`, 10)).toEqual([]);
+      expect(await jobs.listByOwner(owner, 10, { createdAt: new Date(0), id: 'a' })).toEqual([]);
     });
 
     it('gives the right to send the email once', async () => {

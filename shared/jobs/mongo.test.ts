@@ -21,5 +21,12 @@ describeWithService('the MongoDB-wire server', await mongoReachable(), 'jobs in 
     const job = await new MongoJobStore(connect).get('written-before');
     expect(job).toMatchObject({ id: 'written-before', owner: 'u1', filename: 'a.mp4', status: 'uploaded' });
     expect(job).not.toHaveProperty('ownerEmail');
+    // Its history starts at what it is: its status, as revision 1; it changes as any other.
+    expect(job).toMatchObject({ revision: 1, transitions: [{ status: 'uploaded', revision: 1 }] });
+    const store = new MongoJobStore(connect);
+    const conversion = (await store.startConversion('written-before', 60_000))!;
+    await store.reportProgress('written-before', conversion, 12);
+    expect(await store.get('written-before')).toMatchObject({ revision: 3, progress: { percent: 12, revision: 3 } });
+    expect((await store.get('written-before'))!.transitions.map((t) => `${t.status}@${t.revision}`)).toEqual(['uploaded@1', 'converting@2']);
   });
 });

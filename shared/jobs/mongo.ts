@@ -1,5 +1,6 @@
-import type { Collection, Db } from 'mongodb';
-import type { Job, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, UploadCounts } from './store';
+import { randomUUID } from 'node:crypto';
+import type { Collection, Db, UpdateFilter } from 'mongodb';
+import type { Job, JobPosition, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, Progress, Transition, UploadCounts } from './store';
 
 interface JobDocument {
   _id: string;
@@ -12,6 +13,12 @@ interface JobDocument {
   updatedAt: Date;
   mp3: Mp3Result | null;
   failure: string | null;
+  /** The next four are absent on documents written before they were kept (revision 1, one transition: the status). */
+  revision?: number;
+  transitions?: Transition[];
+  /** The token of the conversion in hand. */
+  conversion?: string | null;
+  progress?: Progress | null;
 }
 
 /** Who may convert a job right now, and until when. */
@@ -32,10 +39,12 @@ interface NotificationDocument {
  * are taken by inserting a document keyed by the job id: the unique `_id` lets exactly one of
  * several concurrent deliveries win, on MongoDB and on FerretDB alike (whose conditional
  * updates are not atomic, as MongoDB's are). One MP3 per video is enforced on the MP3s
- * themselves (see GridFSMediaStore).
+ * themselves (see GridFSMediaStore). A change a watcher sees (a status, a progress report) is a
+ * compare-and-set on the job's revision (see `change`); only the conversion holding the lease
+ * makes them, so there is no second writer for FerretDB's non-atomic compare to let through.
  */
 export class MongoJobStore implements JobStore {
-  private ownerIndex?: Promise<unknown>;
+  private ownerIndexes?: Promise<unknown>;
 
   /** `connect` is called on each use, so a process starts even while MongoDB is down. */
   constructor(private readonly connect: () => Promise<Db>) {}
@@ -52,6 +61,10 @@ export class MongoJobStore implements JobStore {
       updatedAt: now,
       mp3: null,
       failure: null,
+      revision: 1,
+      transitions: [{ status: 'uploaded', revision: 1, at: now }],
+      conversion: null,
+      progress: null,
     };
     await (await this.jobs()).insertOne(doc);
     return toJob(doc);
@@ -72,13 +85,7 @@ export class MongoJobStore implements JobStore {
   }
 
   async countUploads(owner: string, since: Date): Promise<UploadCounts> {
-    const jobs = await this.jobs();
-    // Made once per process, on first use: every upload asks, so the count must not scan the collection.
-    this.ownerIndex ??= jobs.createIndex({ owner: 1, createdAt: 1 }).catch((err: unknown) => {
-      this.ownerIndex = undefined;
-      throw err;
-    });
-    await this.ownerIndex;
+    const jobs = await this.byOwner();
     const recent = { owner, createdAt: { $gte: since } };
     const [total, inFlight, oldest] = await Promise.all([
       jobs.countDocuments(recent),
@@ -88,14 +95,37 @@ export class MongoJobStore implements JobStore {
     return { total, inFlight, oldest: oldest?.createdAt ?? null };
   }
 
-  async startConversion(id: string, leaseMs: number): Promise<boolean> {
+  async listByOwner(owner: string, limit: number, after?: JobPosition): Promise<Job[]> {
+    const jobs = await this.byOwner();
+    const older = after && { $or: [{ createdAt: { $lt: after.createdAt } }, { createdAt: after.createdAt, _id: { $lt: after.id } }] };
+    const docs = await jobs.find({ owner, ...older }, { sort: { createdAt: -1, _id: -1 }, limit }).toArray();
+    return docs.map(toJob);
+  }
+
+  async startConversion(id: string, leaseMs: number): Promise<string | null> {
     const job = await this.get(id);
-    if (!job || (job.status !== 'uploaded' && job.status !== 'converting')) return false;
+    if (!job || (job.status !== 'uploaded' && job.status !== 'converting')) return null;
     const leases = await this.leases();
     const now = new Date();
     const taken = await takeByInsert<LeaseDocument>(leases, { _id: id, until: new Date(now.getTime() + leaseMs) }, (held) => held.until < now, (held) => ({ _id: id, until: held.until }));
-    if (taken) await this.setStatus(id, 'converting');
-    return taken;
+    if (!taken) return null;
+    const conversion = randomUUID();
+    const started = await this.change(
+      id,
+      (doc) => doc.status === 'uploaded' || doc.status === 'converting',
+      (doc, revision) => entering(doc, 'converting', revision, { conversion, progress: null }),
+    );
+    if (started) return conversion;
+    await leases.deleteOne({ _id: id }); // settled meanwhile by someone else
+    return null;
+  }
+
+  async reportProgress(id: string, conversion: string, percent: number): Promise<void> {
+    await this.change(
+      id,
+      (doc) => doc.status === 'converting' && doc.conversion === conversion && (doc.progress?.percent ?? -1) < percent,
+      (_doc, revision) => ({ $set: { revision, progress: { percent, revision } } }),
+    );
   }
 
   async extendConversion(id: string, leaseMs: number): Promise<void> {
@@ -142,14 +172,43 @@ export class MongoJobStore implements JobStore {
 
   async close(): Promise<void> {}
 
-  /** converting → somewhere, and only from converting; the lease goes with it. */
-  private async settle(id: string, change: Partial<JobDocument>): Promise<void> {
-    await (await this.jobs()).updateOne({ _id: id, status: 'converting' }, { $set: { ...change, updatedAt: new Date() } });
+  /** converting → somewhere, and only from converting; the lease and the progress go with it. */
+  private async settle(id: string, change: Partial<JobDocument> & { status: JobStatus }): Promise<void> {
+    const { status, ...rest } = change;
+    await this.change(id, (doc) => doc.status === 'converting', (doc, revision) => entering(doc, status, revision, { ...rest, conversion: null, progress: null }));
     await (await this.leases()).deleteOne({ _id: id });
   }
 
-  private async setStatus(id: string, status: JobStatus): Promise<void> {
-    await (await this.jobs()).updateOne({ _id: id }, { $set: { status, updatedAt: new Date() } });
+  /**
+   * Applies `update` (given the revision it makes) to the job as read, if `when` holds and the
+   * job still has that revision and status; if not, reads it again and retries. True if applied.
+   */
+  private async change(
+    id: string,
+    when: (doc: JobDocument) => boolean,
+    update: (doc: JobDocument, revision: number) => UpdateFilter<JobDocument>,
+  ): Promise<boolean> {
+    const jobs = await this.jobs();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const doc = await jobs.findOne({ _id: id });
+      if (!doc || !when(doc)) return false;
+      // A document written before revisions were kept has none until this update.
+      const revision = doc.revision ?? { $exists: false };
+      const { matchedCount } = await jobs.updateOne({ _id: id, status: doc.status, revision }, update(doc, (doc.revision ?? 1) + 1));
+      if (matchedCount === 1) return true;
+    }
+    throw new Error(`job ${id} kept changing under this update`);
+  }
+
+  /** Made once per process, on first use: every upload counts and every list reads by owner; neither may scan the collection. */
+  private async byOwner(): Promise<Collection<JobDocument>> {
+    const jobs = await this.jobs();
+    this.ownerIndexes ??= jobs.createIndexes([{ key: { owner: 1, createdAt: 1 } }, { key: { owner: 1, createdAt: -1, _id: -1 } }]).catch((err: unknown) => {
+      this.ownerIndexes = undefined;
+      throw err;
+    });
+    await this.ownerIndexes;
+    return jobs;
   }
 
   private jobs = async () => (await this.connect()).collection<JobDocument>('jobs');
@@ -181,6 +240,16 @@ async function takeByInsert<T extends { _id: string }>(
   return false;
 }
 
+/** The update that makes `doc` enter `status` as `revision`, with `fields` besides. */
+function entering(doc: JobDocument, status: JobStatus, revision: number, fields: Partial<JobDocument>): UpdateFilter<JobDocument> {
+  const at = new Date();
+  // The whole list is set, not pushed: a document from before revisions has none to push to.
+  const transitions = [...transitionsOf(doc), { status, revision, at }];
+  return { $set: { ...fields, status, revision, transitions, updatedAt: at } };
+}
+
+const transitionsOf = (doc: JobDocument): Transition[] => doc.transitions ?? [{ status: doc.status, revision: doc.revision ?? 1, at: doc.updatedAt }];
+
 function toJob(doc: JobDocument): Job {
   return {
     id: doc._id,
@@ -192,5 +261,8 @@ function toJob(doc: JobDocument): Job {
     updatedAt: doc.updatedAt,
     ...(doc.mp3 && { mp3: doc.mp3 }),
     ...(doc.failure !== null && { failure: doc.failure }),
+    revision: doc.revision ?? 1,
+    transitions: transitionsOf(doc),
+    ...(doc.progress && { progress: doc.progress }),
   };
 }

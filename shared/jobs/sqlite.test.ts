@@ -28,6 +28,10 @@ describe('jobs: SQLite made by an earlier version', () => {
     const [job] = await Promise.all([jobs.get('old'), other.get('old')]);
     expect(job).toMatchObject({ id: 'old', owner: 'u1', filename: 'a.mp4' });
     expect(job).not.toHaveProperty('ownerEmail');
+    // Its history starts at what it is: its status, as revision 1; it changes as any other.
+    expect(job).toMatchObject({ revision: 1, transitions: [{ status: 'uploaded', revision: 1 }] });
+    expect(await jobs.startConversion('old', 60_000)).toEqual(expect.any(String));
+    expect((await other.get('old'))!.transitions.map((t) => `${t.status}@${t.revision}`)).toEqual(['uploaded@1', 'converting@2']);
     await jobs.create({ id: 'new', owner: 'u1', ownerEmail: 'u1@example.com', filename: 'b.mp4' });
     expect(await other.get('new')).toMatchObject({ ownerEmail: 'u1@example.com' });
     expect(await jobs.countUploads('u1', new Date(0))).toMatchObject({ total: 2, inFlight: 2 });

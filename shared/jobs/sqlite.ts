@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
-import type { Job, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, UploadCounts } from './store';
+import type { Job, JobPosition, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, Transition, UploadCounts } from './store';
 
 interface Row {
   id: string;
@@ -14,6 +15,11 @@ interface Row {
   size_bytes: number | null;
   failure: string | null;
   notify_state: 'sending' | 'sent' | null;
+  revision: number;
+  /** JSON: [{status, revision, at (ms)}], oldest first. */
+  transitions: string;
+  percent: number | null;
+  percent_revision: number | null;
 }
 
 const schema = `
@@ -31,15 +37,44 @@ CREATE TABLE IF NOT EXISTS jobs (
   size_bytes INTEGER,
   failure TEXT,
   notify_state TEXT CHECK (notify_state IN ('sending', 'sent')),
-  notify_claimed_at INTEGER
+  notify_claimed_at INTEGER,
+  conversion TEXT,
+  revision INTEGER NOT NULL DEFAULT 1,
+  transitions TEXT NOT NULL DEFAULT '[]',
+  percent INTEGER,
+  percent_revision INTEGER
 )`;
 
-/** Brings a table made by an earlier version up to `schema`; its jobs keep no owner email. */
+/** Columns added since the first version, as `ALTER TABLE … ADD COLUMN` takes them. */
+const added: Record<string, string> = {
+  owner_email: 'TEXT',
+  conversion: 'TEXT',
+  revision: 'INTEGER NOT NULL DEFAULT 1',
+  transitions: "TEXT NOT NULL DEFAULT '[]'",
+  percent: 'INTEGER',
+  percent_revision: 'INTEGER',
+};
+
+/**
+ * Brings a table made by an earlier version up to `schema`. Its jobs keep no owner email, and
+ * their history starts at what they are now: their status, as revision 1.
+ */
 function migrate(db: BetterSqlite3.Database): void {
   const columns = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name);
-  if (!columns.includes('owner_email')) db.exec('ALTER TABLE jobs ADD COLUMN owner_email TEXT');
+  for (const [name, type] of Object.entries(added)) if (!columns.includes(name)) db.exec(`ALTER TABLE jobs ADD COLUMN ${name} ${type}`);
+  if (!columns.includes('transitions')) {
+    db.exec(`UPDATE jobs SET transitions = json_array(json_object('status', status, 'revision', revision, 'at', updated_at))`);
+  }
   db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at)');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner_newest ON jobs (owner, created_at DESC, id DESC)');
 }
+
+/**
+ * SET terms that record the job entering `status` as the revision this same UPDATE makes (the
+ * right-hand sides all read the row as it was). Binds one parameter: the time, in ms.
+ */
+const enter = (status: JobStatus) =>
+  `status = '${status}', revision = revision + 1, transitions = json_insert(transitions, '$[#]', json_object('status', '${status}', 'revision', revision + 1, 'at', ?))`;
 
 export class SqliteJobStore implements JobStore {
   private opened?: Promise<BetterSqlite3.Database>;
@@ -62,8 +97,11 @@ export class SqliteJobStore implements JobStore {
   async create(job: NewJob): Promise<Job> {
     const now = Date.now();
     (await this.db())
-      .prepare(`INSERT INTO jobs (id, owner, owner_email, filename, status, created_at, updated_at) VALUES (?, ?, ?, ?, 'uploaded', ?, ?)`)
-      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, now, now);
+      .prepare(
+        `INSERT INTO jobs (id, owner, owner_email, filename, status, created_at, updated_at, revision, transitions)
+         VALUES (?, ?, ?, ?, 'uploaded', ?, ?, 1, json_array(json_object('status', 'uploaded', 'revision', 1, 'at', ?)))`,
+      )
+      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, now, now, now);
     return (await this.get(job.id))!;
   }
 
@@ -86,15 +124,35 @@ export class SqliteJobStore implements JobStore {
     return { total: row.total, inFlight: row.in_flight, oldest: row.oldest === null ? null : new Date(row.oldest) };
   }
 
-  async startConversion(id: string, leaseMs: number): Promise<boolean> {
+  async listByOwner(owner: string, limit: number, after?: JobPosition): Promise<Job[]> {
+    const db = await this.db();
+    const rows = after
+      ? db
+          .prepare(`SELECT * FROM jobs WHERE owner = ? AND (created_at < ? OR (created_at = ? AND id < ?)) ORDER BY created_at DESC, id DESC LIMIT ?`)
+          .all(owner, after.createdAt.getTime(), after.createdAt.getTime(), after.id, limit)
+      : db.prepare(`SELECT * FROM jobs WHERE owner = ? ORDER BY created_at DESC, id DESC LIMIT ?`).all(owner, limit);
+    return (rows as Row[]).map(toJob);
+  }
+
+  async startConversion(id: string, leaseMs: number): Promise<string | null> {
     const now = Date.now();
+    const conversion = randomUUID();
     const { changes } = (await this.db())
       .prepare(
-        `UPDATE jobs SET status = 'converting', lease_until = ?, updated_at = ?
+        `UPDATE jobs SET lease_until = ?, updated_at = ?, conversion = ?, percent = NULL, percent_revision = NULL, ${enter('converting')}
          WHERE id = ? AND (status = 'uploaded' OR (status = 'converting' AND lease_until < ?))`,
       )
-      .run(now + leaseMs, now, id, now);
-    return changes === 1;
+      .run(now + leaseMs, now, conversion, now, id, now);
+    return changes === 1 ? conversion : null;
+  }
+
+  async reportProgress(id: string, conversion: string, percent: number): Promise<void> {
+    (await this.db())
+      .prepare(
+        `UPDATE jobs SET percent = ?, percent_revision = revision + 1, revision = revision + 1
+         WHERE id = ? AND status = 'converting' AND conversion = ? AND (percent IS NULL OR percent < ?)`,
+      )
+      .run(percent, id, conversion, percent);
   }
 
   async extendConversion(id: string, leaseMs: number): Promise<void> {
@@ -102,26 +160,26 @@ export class SqliteJobStore implements JobStore {
   }
 
   async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
-    (await this.db())
-      .prepare(
-        `UPDATE jobs SET status = 'converted', lease_until = NULL, mp3_id = ?, duration_seconds = ?, size_bytes = ?, updated_at = ?
-         WHERE id = ? AND status = 'converting'`,
-      )
-      .run(mp3.id, mp3.durationSeconds, mp3.sizeBytes, Date.now(), id);
+    await this.settle(id, 'converted', 'mp3_id = ?, duration_seconds = ?, size_bytes = ?', [mp3.id, mp3.durationSeconds, mp3.sizeBytes]);
   }
 
   async failConversion(id: string, reason: string): Promise<void> {
-    (await this.db())
-      .prepare(
-        `UPDATE jobs SET status = 'failed', lease_until = NULL, failure = ?, updated_at = ? WHERE id = ? AND status = 'converting'`,
-      )
-      .run(reason, Date.now(), id);
+    await this.settle(id, 'failed', 'failure = ?', [reason]);
   }
 
   async releaseConversion(id: string): Promise<void> {
+    await this.settle(id, 'uploaded');
+  }
+
+  /** converting → `status`, and only from converting; the lease and the progress go with it. */
+  private async settle(id: string, status: JobStatus, set = '', values: unknown[] = []): Promise<void> {
+    const now = Date.now();
     (await this.db())
-      .prepare(`UPDATE jobs SET status = 'uploaded', lease_until = NULL, updated_at = ? WHERE id = ? AND status = 'converting'`)
-      .run(Date.now(), id);
+      .prepare(
+        `UPDATE jobs SET ${set ? `${set}, ` : ''}lease_until = NULL, conversion = NULL, percent = NULL, percent_revision = NULL, updated_at = ?, ${enter(status)}
+         WHERE id = ? AND status = 'converting'`,
+      )
+      .run(...values, now, now, id);
   }
 
   async claimNotification(id: string, staleMs: number): Promise<NotificationClaim> {
@@ -164,5 +222,10 @@ function toJob(row: Row): Job {
       mp3: { id: row.mp3_id, durationSeconds: row.duration_seconds ?? 0, sizeBytes: row.size_bytes ?? 0 },
     }),
     ...(row.failure !== null && { failure: row.failure }),
+    revision: row.revision,
+    transitions: (JSON.parse(row.transitions) as { status: JobStatus; revision: number; at: number }[]).map(
+      (t): Transition => ({ status: t.status, revision: t.revision, at: new Date(t.at) }),
+    ),
+    ...(row.percent !== null && { progress: { percent: row.percent, revision: row.percent_revision ?? row.revision } }),
   };
 }

@@ -1,5 +1,24 @@
-/** uploaded → converting → converted | failed */
+/** uploaded → converting → converted | failed; a retry goes converting → uploaded → converting. */
 export type JobStatus = 'uploaded' | 'converting' | 'converted' | 'failed';
+
+/** A status the job entered, with the revision that change made it. */
+export interface Transition {
+  status: JobStatus;
+  revision: number;
+  at: Date;
+}
+
+/** How far the current conversion has got, with the revision that report made the job. */
+export interface Progress {
+  percent: number;
+  revision: number;
+}
+
+/** Where a page of an owner's jobs ended: the next page starts after it. */
+export interface JobPosition {
+  createdAt: Date;
+  id: string;
+}
 
 export interface Mp3Result {
   id: string;
@@ -22,6 +41,19 @@ export interface Job {
   mp3?: Mp3Result;
   /** Why the conversion failed, in words fit for the user. */
   failure?: string;
+  /**
+   * Counts the changes a watcher can see: 1 when created (uploaded), one more for each status
+   * transition and each progress report, never anything else (leases, the email). So a watcher
+   * that has seen revision n has missed exactly the changes numbered above n.
+   */
+  revision: number;
+  /**
+   * Every status the job has entered, oldest first, from `uploaded` at revision 1. A conversion
+   * that takes over one whose lease lapsed enters `converting` again: its progress starts over.
+   */
+  transitions: Transition[];
+  /** The latest progress of the conversion in hand; only while converting, and never lower than before. */
+  progress?: Progress;
 }
 
 export type NotificationClaim = 'claimed' | 'sent' | 'busy' | 'missing';
@@ -53,9 +85,19 @@ export interface JobStore {
   delete(id: string): Promise<void>;
   /** Counts the owner's jobs created at or after `since`. */
   countUploads(owner: string, since: Date): Promise<UploadCounts>;
+  /** Up to `limit` of the owner's jobs, newest first (by creation, then id), after `after` when given. */
+  listByOwner(owner: string, limit: number, after?: JobPosition): Promise<Job[]>;
 
-  /** uploaded → converting, or takes over a conversion whose lease ran out. False if not. */
-  startConversion(id: string, leaseMs: number): Promise<boolean>;
+  /**
+   * uploaded → converting, or takes over a conversion whose lease ran out. The conversion's
+   * token (what `reportProgress` is allowed by), or null if not.
+   */
+  startConversion(id: string, leaseMs: number): Promise<string | null>;
+  /**
+   * Records how far the conversion holding `conversion` has got, in percent. Ignored unless the
+   * job is converting under that token and `percent` is above the last one recorded.
+   */
+  reportProgress(id: string, conversion: string, percent: number): Promise<void>;
   /** Keeps the lease of a conversion in progress alive, so that only a dead one can be taken over. */
   extendConversion(id: string, leaseMs: number): Promise<void>;
   finishConversion(id: string, mp3: Mp3Result): Promise<void>;
