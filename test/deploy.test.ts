@@ -31,7 +31,7 @@ describe('make deploy DRY_RUN=1', () => {
       'kubectl wait --namespace media --for=condition=Ready --timeout=15m broker/earshot',
       'kubectl apply --namespace media -f knative/sinkbindings.yaml',
       'kubectl wait --namespace media --for=condition=Ready --timeout=5m sinkbinding/deadletter-to-broker',
-      ...['convert', 'download', 'login', 'notify', 'upload'].map(
+      ...['convert', 'download', 'login', 'notify', 'upload', 'web'].map(
         (name) => `kn service apply ${name} --filename knative/${name}.yaml --image registry.example.org/team/earshot/${name}:v1.2.3 --namespace media`,
       ),
       'kubectl apply --namespace media -f eventing/triggers.yaml',
