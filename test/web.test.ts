@@ -40,11 +40,11 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
   const shoot = (page: Page, viewport: string, step: string) => page.screenshot({ path: join(screenshots, `${viewport}-${step}.png`), fullPage: true });
 
   it.each(Object.keys(viewports) as (keyof typeof viewports)[])(
-    'at %s width: sign in, a non-video refused, upload with progress, converted live, played, downloaded; a corrupt video\'s reason shown',
+    'at %s width: sign in, a non-video and a too-large file refused, upload with progress, converted live, played, downloaded; a corrupt video\'s reason shown',
     async (name) => {
       const dir = await tempDir();
       // convert's ffmpeg at the clip's pace, so that the conversion can be watched.
-      const rt = await startRuntime(bundles, join(dir, 'data'), { FFMPEG_PATH: await pacedFfmpeg(dir) });
+      const rt = await startRuntime(bundles, join(dir, 'data'), { FFMPEG_PATH: await pacedFfmpeg(dir), MAX_UPLOAD_BYTES: String(2_000_000) });
       const [email, password] = (await readFile(join(dir, 'data', 'demo-user.txt'), 'utf8')).trim().split('\n');
       const context = await browser.newContext({ viewport: viewports[name], acceptDownloads: true });
       const page = await context.newPage();
@@ -72,6 +72,13 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         await page.getByRole('button', { name: 'Upload and convert' }).click();
         await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 60_000 }).toMatch(/video|audio|media/i);
         await shoot(page, name, '3-not-a-video');
+
+        // Over MAX_UPLOAD_BYTES (2 MB here): 413, said in words.
+        const big = join(dir, 'huge.mp4');
+        await writeFile(big, Buffer.alloc(3_000_000, 1));
+        await page.getByLabel('Video file').setInputFiles(big);
+        await page.getByRole('button', { name: 'Upload and convert' }).click();
+        await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 60_000 }).toMatch(/larger than|too large|limit/i);
 
         // A 20-second video: the upload bar reaches 100 %, then the conversion is followed to the end.
         const video = await makeVideo(join(dir, 'Talk.mp4'), { seconds: 20 });

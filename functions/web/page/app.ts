@@ -229,7 +229,10 @@ function watch(id: string) {
     if (job.status === 'failed') $('status').textContent = `${job.filename} could not be converted: ${job.error ?? ''}`;
   };
   void (async () => {
-    for (let attempt = 0; !controller.signal.aborted && attempt < 20; attempt++) {
+    // Streams end by design (Knative cuts a request at the Service's timeout): only attempts that
+    // brought nothing count towards giving up.
+    for (let failures = 0; !controller.signal.aborted && failures < 10; ) {
+      const before = lastEventId;
       try {
         const res = await api(`${endpoints.download}/jobs/${id}/events`, { signal: controller.signal, headers: lastEventId ? { 'last-event-id': lastEventId } : {} });
         if (!res.ok || !res.body) return showProblem(await problemText(res));
@@ -257,7 +260,8 @@ function watch(id: string) {
       } catch {
         if (controller.signal.aborted) return;
       }
-      await new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** attempt, 15_000)));
+      failures = lastEventId === before ? failures + 1 : 0;
+      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** failures, 15_000)));
     }
     watching.delete(id);
   })();
