@@ -11,7 +11,7 @@ import { createApp } from '../functions/convert/app';
 import { mp3Command, mp3Transcoder } from '../functions/convert/transcode';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { createLogger } from '../shared/log';
-import { openStores } from '../shared/stores';
+import { openStores, type Stores } from '../shared/stores';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
 
@@ -33,16 +33,8 @@ export async function benchConvert({ seconds, runs, ffmpegPath, label }: { secon
         await rm(out);
       });
     const subject = async () => {
-      // Each run a new upload, stored as upload stores it (untimed), so convert does the whole job.
-      const videoId = randomUUID();
-      await stores.media.put('videos', videoId, { owner: 'bench', filename: 'pink.mp4', contentType: 'video/mp4' }, createReadStream(video));
-      await stores.jobs.create({ id: videoId, owner: 'bench', filename: 'pink.mp4' });
-      const event = makeEvent(EventTypes.videoUploaded, '/bench', videoId, { videoId, owner: { id: 'bench', email: 'bench@example.com' }, filename: 'pink.mp4', contentType: 'video/mp4', sizeBytes: 1 });
-      const { headers, body } = toHttp(event);
-      return time(async () => {
-        const res = await app.request('/', { method: 'POST', headers, body });
-        if (res.headers.get('ce-type') !== EventTypes.audioConverted) throw new Error(`convert answered ${res.status} ${await res.text()}`);
-      });
+      const event = await storedUpload(stores, video);
+      return time(async () => converted(await app.request('/', { method: 'POST', ...event })));
     };
     const m = await interleaved(runs, baseline, subject);
     await stores.close();
@@ -60,4 +52,19 @@ export async function benchConvert({ seconds, runs, ffmpegPath, label }: { secon
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A new upload of `video`, stored as upload stores it, and the event that asks convert for it: so that convert does the whole job. */
+export async function storedUpload(stores: Stores, video: string): Promise<{ headers: Record<string, string>; body: string }> {
+  const videoId = randomUUID();
+  await stores.media.put('videos', videoId, { owner: 'bench', filename: 'pink.mp4', contentType: 'video/mp4' }, createReadStream(video));
+  await stores.jobs.create({ id: videoId, owner: 'bench', filename: 'pink.mp4' });
+  const event = makeEvent(EventTypes.videoUploaded, '/bench', videoId, { videoId, owner: { id: 'bench', email: 'bench@example.com' }, filename: 'pink.mp4', contentType: 'video/mp4', sizeBytes: 1 });
+  const { headers, body } = toHttp(event);
+  return { headers: headers as Record<string, string>, body: body as string };
+}
+
+/** Convert's reply, if it is the MP3's event; else what it said, as an error. */
+export async function converted(res: Response): Promise<void> {
+  if (res.headers.get('ce-type') !== EventTypes.audioConverted) throw new Error(`convert answered ${res.status} ${await res.text()}`);
 }

@@ -5,7 +5,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { mp3Command } from '../functions/convert/transcode';
 import { contained, imageName, podman } from '../local/podman';
-import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { openStores } from '../shared/stores';
 import { envArgs, freePort, functionSpec, mainProcess, serviceEnv } from '../test/podman';
+import { converted, storedUpload } from './convert';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
 
@@ -120,24 +119,17 @@ export async function benchConvertInImage({ seconds, runs, mediaUrl, tag = 'late
     const { stdout } = await run('chroot', [root, options.ffmpegPath, '-version']);
     const version = /^ffmpeg version (\S+)/.exec(stdout)?.[1] ?? 'unknown';
     await copyFile(video, join(root, 'tmp', 'bench-input.mp4'));
-    const command = (prefix: string[], input: string, output: string) =>
-      time(() => run(prefix[0]!, [...prefix.slice(1), ...args(input, output)], { maxBuffer: 64 * 1024 * 1024 })).finally(() => rm(output.startsWith('/tmp/bench-') ? join(root, output) : output, { force: true }));
-    const inImage = () => command(['chroot', root, options.ffmpegPath], '/tmp/bench-input.mp4', '/tmp/bench-output.mp3');
-    const baseline = inImage;
+    // The ffmpeg command, timed, its output removed after. `where`: the output as this side sees it.
+    const command = (file: string, prefix: string[], input: string, output: string, where = output) =>
+      time(() => run(file, [...prefix, ...args(input, output)], { maxBuffer: 64 * 1024 * 1024 })).finally(() => rm(where, { force: true }));
+    const inImage = () => command('chroot', [root, options.ffmpegPath], '/tmp/bench-input.mp4', '/tmp/bench-output.mp3', join(root, 'tmp', 'bench-output.mp3'));
+    const npm = () => command(ffmpegInstaller.path, [], video, join(tmpdir(), `earshot-bench-${randomUUID()}.mp3`));
     const subject = async () => {
-      // Each run a new upload, stored as upload stores it (untimed), so convert does the whole job.
-      const videoId = randomUUID();
-      await stores.media.put('videos', videoId, { owner: 'bench', filename: 'pink.mp4', contentType: 'video/mp4' }, createReadStream(video));
-      await stores.jobs.create({ id: videoId, owner: 'bench', filename: 'pink.mp4' });
-      const event = makeEvent(EventTypes.videoUploaded, '/bench', videoId, { videoId, owner: { id: 'bench', email: 'bench@example.com' }, filename: 'pink.mp4', contentType: 'video/mp4', sizeBytes: 1 });
-      const { headers, body } = toHttp(event);
-      return time(async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers, body });
-        if (res.headers.get('ce-type') !== EventTypes.audioConverted) throw new Error(`convert answered ${res.status} ${await res.text()}`);
-      });
+      const event = await storedUpload(stores, video);
+      return time(async () => converted(await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', ...event })));
     };
-    const m = await interleaved(runs, baseline, subject);
-    const versus = await interleaved(runs, () => command([ffmpegInstaller.path], video, join(tmpdir(), `earshot-bench-${randomUUID()}.mp3`)), inImage);
+    const m = await interleaved(runs, inImage, subject);
+    const versus = await interleaved(runs, npm, inImage);
     const length = seconds / 60 >= 1 ? `${seconds / 60}-min` : `${seconds}-s`;
     return [
       {
