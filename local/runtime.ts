@@ -259,7 +259,7 @@ async function ensureDemoUser(): Promise<{ email: string; password: string } | u
 
 function printBanner() {
   const role = (fn: FunctionSpec) =>
-    ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs/:id', deadletter: 'GET /dead-letters (admin)', web: 'the page' })[fn.name] ??
+    ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs[/:id[/events]]', deadletter: 'GET /dead-letters (admin)', web: 'the page' })[fn.name] ??
     (fn.clusterLocal ? 'called by the broker' : '');
   const lines = [
     '',

@@ -52,7 +52,7 @@ describeWithService('the MongoDB-wire server', await mongoReachable(), 'memory w
 
     const upload = await startBundle('upload', env);
     const uploaded = await uploadStream(upload.url, token, mediaBytes(head, size));
-    expect(uploaded.status).toBe(202);
+    expect(uploaded.status, JSON.stringify(upload.lines.filter((l) => l.level !== "info"))).toBe(202);
     const { videoId } = (await uploaded.json()) as { videoId: string };
     peaks.upload![mib] = await upload.peakRss();
     await upload.stop();

@@ -15,6 +15,14 @@ describeWithService('the MongoDB-wire server', await mongoReachable(), 'jobs in 
   const connect = async () => (await mongoDb(url)).db;
   jobStoreContract('a MongoDB collection', async () => new MongoJobStore(connect));
 
+  it('serves every process that opens the database, not only the first (each makes its indexes)', async () => {
+    for (const store of [new MongoJobStore(connect), new MongoJobStore(connect), new MongoJobStore(connect)]) {
+      await store.create({ id: `process-${Math.random()}`, owner: 'indexes', filename: 'a.mp4' });
+      expect((await store.listByOwner('indexes', 10)).length).toBeGreaterThan(0);
+      expect((await store.countUploads('indexes', new Date(0))).total).toBeGreaterThan(0);
+    }
+  });
+
   it('reads a job written before owner emails were kept as one without an email', async () => {
     const now = new Date();
     await (await connect()).collection('jobs').insertOne({ _id: 'written-before' as never, owner: 'u1', filename: 'a.mp4', status: 'uploaded', createdAt: now, updatedAt: now, mp3: null, failure: null });

@@ -203,7 +203,12 @@ export class MongoJobStore implements JobStore {
   /** Made once per process, on first use: every upload counts and every list reads by owner; neither may scan the collection. */
   private async byOwner(): Promise<Collection<JobDocument>> {
     const jobs = await this.jobs();
-    this.ownerIndexes ??= jobs.createIndexes([{ key: { owner: 1, createdAt: 1 } }, { key: { owner: 1, createdAt: -1, _id: -1 } }]).catch((err: unknown) => {
+    // One createIndex each: FerretDB 2 drops the connection when one createIndexes names several
+    // indexes that exist already (as they do for every process after the first).
+    this.ownerIndexes ??= (async () => {
+      await jobs.createIndex({ owner: 1, createdAt: 1 });
+      await jobs.createIndex({ owner: 1, createdAt: -1, _id: -1 });
+    })().catch((err: unknown) => {
       this.ownerIndexes = undefined;
       throw err;
     });
