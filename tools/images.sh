@@ -92,4 +92,7 @@ for fn in $FUNCTIONS; do
     --build-arg FUNCTION="$fn" --target "$(target_of "$fn")" -t "$repo/$fn:$TAG" . >/dev/null
   if [ -n "${REGISTRY:-}" ]; then buildah push "$repo/$fn:$TAG"; fi
 done
+# What these builds replaced (older images of the same names, their layers): vfs keeps every layer
+# as a full copy of its filesystem, so a store left alone grows by gigabytes a build.
+buildah rmi --prune >/dev/null 2>&1 || true
 buildah images --filter "reference=$repo/*:$TAG" --format '{{.Name}}:{{.Tag}} {{.Size}}'
