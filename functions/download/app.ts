@@ -10,6 +10,7 @@ import { LINK_PARAM, shownTime, signedPath, type Links, type SignedLink } from '
 import { isMediaId, type MediaInfo, type MediaStore } from '../../shared/media/store';
 import { Problem, notFound } from '../../shared/problem';
 import { displayText } from '../../shared/text';
+import { ownedJob } from './owned';
 import { jobEvents, streamDefaults, type JobEventsOptions } from './events';
 import { jobList } from './list';
 import { requestedRange } from './range';
@@ -102,15 +103,14 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
   /** The original system's form. */
   app.get('/download', (c) => serveMp3(c, c.req.query('fid'), owned(c)));
 
-  app.get('/jobs/:id', async (c) => {
-    const id = c.req.param('id');
-    const job = isMediaId(id) ? await jobs.get(id) : null;
-    if (!job || job.owner !== c.get('user').id) throw notFound('No such job.');
-    c.header('cache-control', 'no-store');
-    return c.json(jobView(job, job.mp3 && (await links.sign(job.mp3.id))));
-  });
-
   const view = async (job: Job) => jobView(job, job.mp3 && (await links.sign(job.mp3.id)));
+
+  app.get('/jobs/:id', async (c) => {
+    const job = await ownedJob(jobs, c.req.param('id'), c.get('user').id);
+    if (!job) throw notFound('No such job.');
+    c.header('cache-control', 'no-store');
+    return c.json(await view(job));
+  });
   app.route('/', jobList(jobs, view));
   app.route('/', jobEvents(jobs, view, events));
 

@@ -4,7 +4,7 @@ import { streamSSE } from 'hono/streaming';
 import type { FunctionEnv } from '../../shared/app';
 import type { AuthEnv } from '../../shared/auth';
 import type { Job, JobStatus, JobStore, Transition } from '../../shared/jobs/store';
-import { isMediaId } from '../../shared/media/store';
+import { ownedJob } from './owned';
 import { badRequest, notFound } from '../../shared/problem';
 
 /** The JSON body a job is shown as (app.ts's, so that every field it has is in the events too). */
@@ -69,10 +69,7 @@ export function jobEvents(jobs: JobStore, view: JobView, { pollMs, heartbeatMs, 
     const owner = c.get('user').id;
     const log = c.get('log');
     const after = lastEventId(c.req.header('last-event-id'));
-    const read = async () => {
-      const job = isMediaId(id) ? await jobs.get(id) : null;
-      return job?.owner === owner ? job : null;
-    };
+    const read = () => ownedJob(jobs, id, owner);
     const first = await read();
     if (!first) throw notFound('No such job.');
 

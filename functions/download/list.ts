@@ -5,7 +5,7 @@ import type { JobPosition, JobStore } from '../../shared/jobs/store';
 import { badRequest } from '../../shared/problem';
 import type { JobView } from './events';
 
-export const pageLimit = { default: 20, max: 100 };
+const pageLimit = { default: 20, max: 100 };
 
 /**
  * A page's cursor: the position of its last job, as 11 base64url characters of its creation time
