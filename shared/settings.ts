@@ -2,6 +2,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { envReader } from './config';
 import type { TokenAudience } from './auth';
+import { parseOrigins } from './cors';
+import { linkSigner, loadLinkKeys, type Links } from './links';
 
 type Reader = ReturnType<typeof envReader>;
 
@@ -19,3 +21,10 @@ export const tokenAudience = (read: Reader): TokenAudience => ({
 
 /** How long a signed download link works (notify's email, download's job view): a week by default. */
 export const linkTtlSeconds = (read: Reader): number => read.int('LINK_TTL_SECONDS', 7 * 24 * 3600, { min: 60, max: 366 * 24 * 3600 });
+
+/** The signed-link signer of notify and download: `LINK_SIGNING_KEYS` (or the local key set) and `LINK_TTL_SECONDS`. */
+export const links = async (read: Reader): Promise<Links> =>
+  linkSigner(await loadLinkKeys(read.optional('LINK_SIGNING_KEYS'), dataDir(read)), linkTtlSeconds(read));
+
+/** The web page's origins, for the functions it calls (`CORS_ORIGINS`). */
+export const corsOrigins = (read: Reader): string[] => parseOrigins(read.optional('CORS_ORIGINS'));

@@ -1,17 +1,14 @@
 import { tokenVerifier } from '../../shared/auth';
 import { envReader } from '../../shared/config';
 import { loadPublicKeys } from '../../shared/keys';
-import { linkSigner, loadLinkKeys } from '../../shared/links';
 import { runFunction } from '../../shared/serve';
-import { dataDir, linkTtlSeconds, mediaUrl, tokenAudience } from '../../shared/settings';
+import { corsOrigins, dataDir, links, mediaUrl, tokenAudience } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
-import { parseOrigins } from '../../shared/cors';
 import { createApp } from './app';
 
 await runFunction('download', async (env, log) => {
   const read = envReader(env);
   const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
-  const links = await linkSigner(await loadLinkKeys(read.optional('LINK_SIGNING_KEYS'), dataDir(read)), linkTtlSeconds(read));
   const stores = await openStores(mediaUrl(read));
 
   // Event streams end as the drain begins (their clients resume with Last-Event-ID elsewhere).
@@ -22,6 +19,6 @@ await runFunction('download', async (env, log) => {
     closing: draining.signal,
   };
 
-  const app = createApp({ ...stores, verify, links, log, events, corsOrigins: parseOrigins(read.optional('CORS_ORIGINS')) });
+  const app = createApp({ ...stores, verify, links: await links(read), log, events, corsOrigins: corsOrigins(read) });
   return { fetch: app.fetch, close: stores.close, drain: () => draining.abort() };
 });

@@ -1,10 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { ConfigError, envReader } from '../../shared/config';
-import { parseOrigins } from '../../shared/cors';
 import { loadPublicKeys, loadSigningKey } from '../../shared/keys';
 import { runFunction } from '../../shared/serve';
-import { dataDir, tokenAudience } from '../../shared/settings';
+import { corsOrigins, dataDir, tokenAudience } from '../../shared/settings';
 import { createApp } from './app';
 import { requestAddress, trustProxyModes, type TrustProxy } from './client-address';
 import type { ThrottlePolicy } from './throttle';
@@ -44,7 +43,7 @@ await runFunction('login', async (env, log) => {
     throttle,
     maxConcurrentHashes,
     clientAddress: requestAddress(trustProxy),
-    corsOrigins: parseOrigins(read.optional('CORS_ORIGINS')),
+    corsOrigins: corsOrigins(read),
   });
   return { fetch: app.fetch, close: () => users.close() };
 });

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { envReader } from '../../shared/config';
-import { linkSigner, loadLinkKeys } from '../../shared/links';
 import { runFunction } from '../../shared/serve';
-import { dataDir, linkTtlSeconds, mediaUrl } from '../../shared/settings';
+import { dataDir, links, mediaUrl } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
 import { outboxMailer } from './mail/outbox';
@@ -19,9 +18,8 @@ await runFunction('notify', async (env, log) => {
     : outboxMailer(join(dataDir(read), 'outbox'), log);
   const from = read.string('MAIL_FROM', 'earshot <no-reply@earshot.localhost>');
   const downloadUrl = read.url('DOWNLOAD_URL', undefined, ['http:', 'https:']);
-  const links = await linkSigner(await loadLinkKeys(read.optional('LINK_SIGNING_KEYS'), dataDir(read)), linkTtlSeconds(read));
   const stores = await openStores(mediaUrl(read));
 
-  const app = createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 5 * 60_000, from, downloadUrl, links });
+  const app = createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 5 * 60_000, from, downloadUrl, links: await links(read) });
   return { fetch: app.fetch, close: stores.close };
 });

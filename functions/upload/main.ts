@@ -1,9 +1,8 @@
 import { tokenVerifier } from '../../shared/auth';
 import { envReader } from '../../shared/config';
-import { parseOrigins } from '../../shared/cors';
 import { loadPublicKeys } from '../../shared/keys';
 import { runFunction } from '../../shared/serve';
-import { dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
+import { corsOrigins, dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
 import { brokerEmitter } from '../../shared/broker';
@@ -20,7 +19,6 @@ await runFunction('upload', async (env, log) => {
   const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
   const stores = await openStores(mediaUrl(read));
 
-  const corsOrigins = parseOrigins(read.optional('CORS_ORIGINS'));
-  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, downloadUrl, log, corsOrigins });
+  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, downloadUrl, log, corsOrigins: corsOrigins(read) });
   return { fetch: app.fetch, close: stores.close };
 });
