@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hashPassword } from '../functions/login/password';
 import { openUsers } from '../functions/login/users/open';
-import { JWT_ALG, localPrivateJwk } from '../shared/keys';
+import { loadPublicKeys, localPrivateJwk } from '../shared/keys';
 import { loadLinkKeys } from '../shared/links';
 import { createLogger } from '../shared/log';
 import { Activator } from './activator';
@@ -194,11 +194,9 @@ function functionEnv(fn: FunctionSpec, { config }: Topology, keys: Record<string
   result.UPLOAD_URL = urls.upload!;
   if (urls.web) result.CORS_ORIGINS = new URL(urls.web).origin;
   if (fn.sendsEvents) result.K_SINK = brokerUrl;
-  if (imageTag) {
-    if (keys.JWT_PUBLIC_KEYS) result.JWT_PUBLIC_KEYS = keys.JWT_PUBLIC_KEYS;
-    if (fn.secretEnv.includes('JWT_PRIVATE_KEY') && keys.JWT_PRIVATE_KEY) result.JWT_PRIVATE_KEY = keys.JWT_PRIVATE_KEY;
-    if (fn.secretEnv.includes('LINK_SIGNING_KEYS') && keys.LINK_SIGNING_KEYS) result.LINK_SIGNING_KEYS = keys.LINK_SIGNING_KEYS;
-  }
+  // `keys` are an image's (bundles keep theirs under DATA_DIR): the ConfigMap's, and the Secret's it takes.
+  if (keys.JWT_PUBLIC_KEYS) result.JWT_PUBLIC_KEYS = keys.JWT_PUBLIC_KEYS;
+  for (const key of ['JWT_PRIVATE_KEY', 'LINK_SIGNING_KEYS']) if (fn.secretEnv.includes(key) && keys[key]) result[key] = keys[key]!;
   const local = imageTag ? [] : ['FFMPEG_PATH'];
   for (const key of [...Object.keys(config), ...fn.secretEnv, ...local, 'MAIL_URL', 'LOG_LEVEL']) {
     if (env[key]) result[key] = env[key]!;
@@ -231,9 +229,10 @@ async function localJwtKeys(): Promise<Record<string, string>> {
     console.error('Set both JWT_PRIVATE_KEY and JWT_PUBLIC_KEYS (make keys prints a pair), or neither for a local key.');
     process.exit(1);
   }
-  const jwk = await localPrivateJwk(dataDir, 'JWT_PRIVATE_KEY');
-  const { d: _private, ...publicJwk } = jwk;
-  return { JWT_PRIVATE_KEY: JSON.stringify(jwk), JWT_PUBLIC_KEYS: JSON.stringify({ keys: [{ ...publicJwk, alg: JWT_ALG, use: 'sig' }] }) };
+  return {
+    JWT_PRIVATE_KEY: JSON.stringify(await localPrivateJwk(dataDir, 'JWT_PRIVATE_KEY')),
+    JWT_PUBLIC_KEYS: JSON.stringify(await loadPublicKeys(undefined, dataDir)),
+  };
 }
 
 /** The link key set of this DATA_DIR (created on first use), as the Secret would hold it; LINK_SIGNING_KEYS in the env wins (functionEnv). */
