@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { mp3Command } from '../functions/convert/transcode';
-import { contained, imageName, podman } from '../local/podman';
+import { contained, existingImages, imageName, podman } from '../local/podman';
 import { openStores } from '../shared/stores';
-import { envArgs, freePort, functionSpec, mainProcess, serviceEnv } from '../test/podman';
+import { envArgs, functionSpec, mainProcess, serviceEnv } from '../test/podman';
+import { freePort } from '../test/support';
 import { converted, storedUpload } from './convert';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
@@ -25,7 +26,7 @@ const MB = 1e6;
 async function compressedSize(image: string): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'earshot-bench-oci-'));
   try {
-    await promisify(execFile)('buildah', ['--storage-driver', 'vfs', 'push', '--quiet', image, `oci:${dir}:latest`]);
+    await run('buildah', ['--storage-driver', 'vfs', 'push', '--quiet', image, `oci:${dir}:latest`]);
     const blobs = join(dir, 'blobs', 'sha256');
     const sizes = await Promise.all((await readdir(blobs)).map(async (b) => (await stat(join(blobs, b))).size));
     return sizes.reduce((a, b) => a + b, 0);
@@ -43,20 +44,25 @@ async function untilHealthy(start: (port: number) => ChildProcess): Promise<numb
   child.stderr?.resume();
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    for (const end = started + 120_000; performance.now() < end; await new Promise((r) => setTimeout(r, 5))) {
-      const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false);
-      if (ok) return performance.now() - started;
-    }
-    throw new Error('no 200 on /healthz within 120 s');
+    await healthy(port, 5);
+    return performance.now() - started;
   } finally {
     child.kill('SIGTERM');
     await exited;
   }
 }
 
-/** Whether make images has built them (buildah's store, as tools/images.sh fills it). */
-export async function imagesBuilt(tag = 'latest'): Promise<boolean> {
-  return promisify(execFile)('buildah', ['--storage-driver', 'vfs', 'inspect', '--type', 'image', imageName('login', tag)]).then(() => true, () => false);
+/** Polls /healthz every `everyMs` until a 200, for at most 120 s. */
+async function healthy(port: number, everyMs: number): Promise<void> {
+  for (const end = Date.now() + 120_000; !(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.status === 200, () => false)); await new Promise((r) => setTimeout(r, everyMs))) {
+    if (Date.now() > end) throw new Error(`no 200 on /healthz (port ${port}) within 120 s`);
+  }
+}
+
+/** Whether make images has built every one of them. */
+export async function imagesBuilt(names: string[], tag = 'latest'): Promise<boolean> {
+  const wanted = names.map((name) => imageName(name, tag));
+  return (await existingImages(wanted)).size === wanted.length;
 }
 
 export async function benchImages({ names, runs, tag = 'latest' }: { names: string[]; runs: number; tag?: string }): Promise<Row[]> {
@@ -111,9 +117,7 @@ export async function benchConvertInImage({ seconds, runs, mediaUrl, tag = 'late
   child.stdout!.resume();
   child.stderr!.resume();
   try {
-    for (const end = Date.now() + 120_000; !(await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)); await new Promise((r) => setTimeout(r, 50))) {
-      if (Date.now() > end) throw new Error('the convert container did not answer /healthz within 120 s');
-    }
+    await healthy(port, 50);
     // The container's root as its processes see it: its ffmpeg, its libraries, its /tmp.
     const root = `/proc/${await mainProcess(port)}/root`;
     const { stdout } = await run('chroot', [root, options.ffmpegPath, '-version']);

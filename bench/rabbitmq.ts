@@ -3,12 +3,11 @@
  * whether it is there, one of the bench's own in front of a stand-in subscriber, and removing
  * the vhosts the benchmarks leave.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { managementApi, startDataPlane } from '../local/dataplane';
 import { readTopology } from '../local/topology';
 import { createLogger } from '../shared/log';
 import { benchDir } from './inputs';
+import { freePort } from '../test/support';
 
 export const noRabbitmq = 'no RabbitMQ (make services)';
 
@@ -32,14 +31,6 @@ async function drained(vhost: string): Promise<void> {
     if (queues.every((q) => q.messages === 0)) return;
   }
 }
-
-const freePort = async () => {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-};
 
 /**
  * The ingress and a dispatcher per queue for the repository's manifests (the Triggers' own

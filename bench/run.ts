@@ -40,7 +40,8 @@ const step = async (name: string, work: () => Promise<Row | Row[]>) => {
 await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
 if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
 else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
-const images = podmanAvailable && (await imagesBuilt());
+const imageNames = ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'];
+const images = podmanAvailable && (await imagesBuilt(imageNames));
 if (images && (await mongoReachable())) {
   const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_image_${process.pid}`;
   await step('B1 convert (in its image)', () => benchConvertInImage({ seconds: 600, runs: 3, mediaUrl }));
@@ -68,7 +69,7 @@ if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispa
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
 await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
 if (images) {
-  await step('B8 images', () => benchImages({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'], runs: 5 }));
+  await step('B8 images', () => benchImages({ names: imageNames, runs: 5 }));
 } else {
   rows.push({ id: 'B8', measure: 'images: size and cold start', value: NaN, unit: '', target: '', met: null, note: 'no images: make images first (buildah, podman, debootstrap; as root)' });
 }

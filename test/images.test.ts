@@ -16,7 +16,7 @@ import { MongoClient } from 'mongodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { benchConvertInImage, benchImages } from '../bench/images';
 import { contained, imageName, podman, podmanAvailable } from '../local/podman';
-import { envArgs, freePort, functionSpec, mainProcess, output, serviceEnv } from './podman';
+import { envArgs, functionSpec, mainProcess, output, serviceEnv } from './podman';
 import { describeWithService } from './services';
 import { dataPlaneAvailable } from '../local/dataplane';
 import { EventTypes } from '../shared/events';
@@ -25,7 +25,7 @@ import { makeVideo } from './media';
 import { dropDatabase, mongoReachable, mongoTestUrl } from './mongo';
 import { makeTestDatabase, mysqlReachable, startMysqlProxy } from './mysql';
 import { startSendgridStandin } from './sendgrid-standin';
-import { tempDir } from './support';
+import { freePort, tempDir } from './support';
 
 const tag = 'test';
 const image = (fn: string) => imageName(fn, tag);

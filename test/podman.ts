@@ -1,7 +1,6 @@
 /** For test/images.test.ts and bench/images.ts: the env each Knative Service gives its container, and podman's output. */
 import type { ChildProcess } from 'node:child_process';
 import { readFile, readdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
 import { readTopology } from '../local/topology';
 import { generateLinkKey } from '../shared/links';
@@ -15,14 +14,6 @@ export function output(child: ChildProcess) {
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   return { exited, out: () => out, err: () => err };
 }
-
-export const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 /** A Service as the repository's manifests give it. */
 export const functionSpec = (name: string) => readTopology().functions.find((f) => f.name === name)!;

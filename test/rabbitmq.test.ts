@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EventTypes, makeEvent, toHttp, type EarshotEvent } from '../shared/events';
 import { describeWithService } from './services';
+import { freePort } from './support';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, '.services/bin');
@@ -70,14 +71,6 @@ async function standIn(answer: (r: Received) => { status: number; headers?: Reco
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { received, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
 }
 
 const until = async (what: string, check: () => boolean | Promise<boolean>, seconds: number) => {

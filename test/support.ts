@@ -1,5 +1,6 @@
-/** Fixtures several suites share: temp dirs, keys and tokens made by the real code. */
+/** Fixtures several suites share: temp dirs, keys and tokens made by the real code, free ports. */
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, type JSONWebKeySet } from 'jose';
@@ -65,3 +66,12 @@ export async function uploadFile(app: { request(path: string, init: RequestInit)
   if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { videoId: string }).videoId;
 }
+
+/** A TCP port nothing listens on now, for a process to take. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
