@@ -196,8 +196,8 @@ const images: Runner = {
         eventType: EventTypes.audioConverted,
         jobStatus: 'converted',
         env: {},
-        arm: () => sendgrid.script.push(...Array<number>(100_000).fill(500)),
-        fix: async () => void sendgrid.script.splice(0),
+        arm: () => void (sendgrid.outage = 500),
+        fix: async () => void (sendgrid.outage = undefined),
       },
       async close() {
         // The runtime stopped its containers (or podman was told to, when the runtime was killed), and podman removed them.

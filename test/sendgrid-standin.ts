@@ -24,6 +24,8 @@ export interface SendgridStandin {
   received: ReceivedMail[];
   /** Status codes to answer the next requests with, in order; 202 once they run out. */
   script: number[];
+  /** While set, the status every request is answered with (SendGrid down for as long as it takes), before the script. */
+  outage?: number;
   close(): Promise<void>;
 }
 
@@ -47,7 +49,7 @@ export async function startSendgridStandin(apiKey: string): Promise<SendgridStan
     } catch {
       return reply(400, { errors: [{ message: 'Bad Request', field: null, help: null }] });
     }
-    const status = script.shift() ?? 202;
+    const status = standin.outage ?? script.shift() ?? 202;
     received.push({ authorization: req.headers.authorization, body, status });
     if (status === 202) return reply(202, undefined, { 'x-message-id': `standin-${received.length}` });
     if (status === 429) return reply(429, { errors: [{ message: 'too many requests', field: null, help: null }] });
@@ -56,10 +58,11 @@ export async function startSendgridStandin(apiKey: string): Promise<SendgridStan
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const standin: SendgridStandin = {
     url: `http://127.0.0.1:${port}`,
     received,
     script,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
+  return standin;
 }
