@@ -32,9 +32,13 @@ describe('web', () => {
   it('serves its script (bundled for browsers) and stylesheet, revalidated by ETag', async () => {
     const script = await app().request('/app.js');
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
-    expect(await script.text()).toContain('/jobs/');
+    const code = await script.text();
+    // The page's own script: it reads the config block and resumes event streams by id.
+    expect(code).toContain('last-event-id');
+    expect(code).toContain('config');
+    expect(code).not.toMatch(/^import |\bexport /m); // bundled for browsers, not an ES module
     const css = await app().request('/style.css');
-    expect(await css.text()).toContain('progress');
+    expect(await css.text()).toContain('[hidden] { display: none !important; }');
     const again = await app().request('/app.js', { headers: { 'if-none-match': script.headers.get('etag')! } });
     expect(again.status).toBe(304);
   });
