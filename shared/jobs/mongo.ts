@@ -203,12 +203,10 @@ export class MongoJobStore implements JobStore {
   /** Made once per process, on first use: every upload counts and every list reads by owner; neither may scan the collection. */
   private async byOwner(): Promise<Collection<JobDocument>> {
     const jobs = await this.jobs();
-    // One createIndex each: FerretDB 2 drops the connection when one createIndexes names several
-    // indexes that exist already (as they do for every process after the first).
-    this.ownerIndexes ??= (async () => {
-      await jobs.createIndex({ owner: 1, createdAt: 1 });
-      await jobs.createIndex({ owner: 1, createdAt: -1, _id: -1 });
-    })().catch((err: unknown) => {
+    // One index serves the day's count and the newest-first pages (read backwards). Keep it to one
+    // per createIndex: FerretDB 2 drops the connection when one createIndexes names several that
+    // exist already, as they do for every process after the first.
+    this.ownerIndexes ??= jobs.createIndex({ owner: 1, createdAt: 1, _id: 1 }).catch((err: unknown) => {
       this.ownerIndexes = undefined;
       throw err;
     });

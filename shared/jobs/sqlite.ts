@@ -65,8 +65,11 @@ function migrate(db: BetterSqlite3.Database): void {
   if (!columns.includes('transitions')) {
     db.exec(`UPDATE jobs SET transitions = json_array(json_object('status', status, 'revision', revision, 'at', updated_at))`);
   }
-  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner ON jobs (owner, created_at)');
-  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner_newest ON jobs (owner, created_at DESC, id DESC)');
+  // One index serves the day's count and the newest-first pages (read backwards); it replaces the
+  // two earlier versions made.
+  db.exec('DROP INDEX IF EXISTS jobs_by_owner_newest');
+  db.exec('DROP INDEX IF EXISTS jobs_by_owner');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, id)');
 }
 
 /**
