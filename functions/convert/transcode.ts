@@ -211,11 +211,9 @@ export function progressSeconds(line: string): number | undefined {
   return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
 }
 
-/** ffmpeg's last progress line gives the output's length: `time=00:01:02.35`. */
+/** ffmpeg's last progress line gives the output's length (lines split as fluent-ffmpeg splits them). */
 function lastTimestamp(stderr: string): number {
-  const match = [...stderr.matchAll(/time=\s*(\d+):(\d{2}):(\d{2}(?:\.\d+)?)/g)].at(-1);
-  if (!match) return 0;
-  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
+  return stderr.split(/\r\n|\r|\n/).map(progressSeconds).filter((s) => s !== undefined).at(-1) ?? 0;
 }
 
 /** 14400 → "4:00:00". */
