@@ -268,7 +268,7 @@ export const bundles: Runner = {
     return {
       env: {},
       async mails() {
-        const files = await readdir(outbox).catch(() => []);
+        const files = (await readdir(outbox).catch(() => [])).filter((f) => f.endsWith('.json') && !f.startsWith('.'));
         return Promise.all(files.map(async (f) => JSON.parse(await readFile(join(outbox, f), 'utf8')) as Mail));
       },
       fault: {

@@ -1,4 +1,5 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/log';
 import type { Mailer } from './mailer';
@@ -10,7 +11,10 @@ export function outboxMailer(dir: string, log: Logger): Mailer {
       await mkdir(dir, { recursive: true });
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const path = join(dir, `${stamp}-${email.jobId}.json`);
-      await writeFile(path, `${JSON.stringify({ ...email, sentAt: new Date().toISOString() }, null, 2)}\n`, { flag: 'wx' });
+      // Written aside, then renamed into place: whoever reads the outbox never sees half a mail.
+      const partial = join(dir, `.partial-${randomUUID()}`);
+      await writeFile(partial, `${JSON.stringify({ ...email, sentAt: new Date().toISOString() }, null, 2)}\n`, { flag: 'wx' });
+      await rename(partial, path);
       log.info('mail written to outbox', { path, jobId: email.jobId });
     },
   };
