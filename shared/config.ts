@@ -41,6 +41,24 @@ export function envReader(env: Env) {
       return url;
     },
 
+    /** A decimal number, for settings where a fraction makes sense (days in tests). */
+    number(name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const n = Number(value);
+      const { min = -Number.MAX_VALUE, max = Number.MAX_VALUE } = range;
+      if (!Number.isFinite(n) || n < min || n > max) throw new ConfigError(name, `must be a number from ${min} to ${max}, got "${value}"`);
+      return n;
+    },
+
+    boolean(name: string, fallback: boolean): boolean {
+      const value = raw(name)?.toLowerCase();
+      if (value === undefined) return fallback;
+      if (value === 'true' || value === '1') return true;
+      if (value === 'false' || value === '0') return false;
+      throw new ConfigError(name, `must be true or false, got "${value}"`);
+    },
+
     int(name: string, fallback: number, range: { min?: number; max?: number } = {}): number {
       const value = raw(name);
       if (value === undefined) return fallback;

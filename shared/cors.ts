@@ -9,7 +9,7 @@ import { ConfigError } from './config';
 export const corsFor = (origins: readonly string[]) =>
   cors({
     origin: (origin) => (origins.includes(origin) ? origin : null),
-    allowMethods: ['GET', 'HEAD', 'POST'],
+    allowMethods: ['GET', 'HEAD', 'POST', 'DELETE'],
     allowHeaders: ['authorization', 'content-type', 'last-event-id', 'range'],
     // What the page reads of an answer: problem details travel in the body; these in headers.
     exposeHeaders: ['content-disposition', 'content-range', 'retry-after', 'location', 'x-request-id'],

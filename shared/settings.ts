@@ -19,6 +19,15 @@ export const tokenAudience = (read: Reader): TokenAudience => ({
   audience: read.string('JWT_AUDIENCE', 'earshot'),
 });
 
+/**
+ * How long an MP3 is kept after its conversion (convert sets it on the job; the sweeper deletes
+ * it then). Days, a fraction allowed, so a test can make it seconds.
+ */
+export const mp3RetentionMs = (read: Reader): number => Math.round(read.number('MP3_RETENTION_DAYS', 30, { min: 0, max: 3660 }) * 24 * 3600 * 1000);
+
+/** Whether convert keeps the uploaded video once its MP3 is stored (the sweeper honours it too). */
+export const keepSourceVideos = (read: Reader): boolean => read.boolean('KEEP_SOURCE_VIDEOS', false);
+
 /** How long a signed download link works (notify's email, download's job view): a week by default. */
 export const linkTtlSeconds = (read: Reader): number => read.int('LINK_TTL_SECONDS', 7 * 24 * 3600, { min: 60, max: 366 * 24 * 3600 });
 

@@ -42,7 +42,7 @@ describe('function bundles', () => {
   });
 
   it('has one bundle per function', () => {
-    expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web']);
+    expect(names).toEqual(['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web']);
     for (const name of [...names, 'mysql-proxy']) expect(meta.outputs[`dist/${name}.js`]).toBeDefined();
   });
 

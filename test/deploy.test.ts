@@ -9,7 +9,7 @@ import { Namespace } from './namespace';
 import { tempDir } from './support';
 
 const make = (...args: string[]) => spawnSync('make', ['--no-print-directory', ...args], { encoding: 'utf8' });
-const functions = ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'];
+const functions = ['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'];
 
 describe('make deploy DRY_RUN=1', () => {
   const { status, stdout } = make('deploy', 'DRY_RUN=1', 'REGISTRY=registry.example.org/team/earshot', 'NAMESPACE=media', 'TAG=v1.2.3');
@@ -31,11 +31,13 @@ describe('make deploy DRY_RUN=1', () => {
       'kubectl wait --namespace media --for=condition=Ready --timeout=15m broker/earshot',
       'kubectl apply --namespace media -f knative/sinkbindings.yaml',
       'kubectl wait --namespace media --for=condition=Ready --timeout=5m sinkbinding/deadletter-to-broker',
-      ...['convert', 'download', 'login', 'notify', 'upload', 'web'].map(
+      ...['convert', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'].map(
         (name) => `kn service apply ${name} --filename knative/${name}.yaml --image registry.example.org/team/earshot/${name}:v1.2.3 --namespace media`,
       ),
       'kubectl apply --namespace media -f eventing/triggers.yaml',
-      'kubectl wait --namespace media --for=condition=Ready --timeout=5m sinkbinding/upload-to-broker sinkbinding/deadletter-to-broker trigger/convert-on-video-uploaded trigger/notify-on-audio-converted trigger/notify-on-conversion-failed',
+      // The PingSource after its sink, the sweeper Service.
+      'kubectl apply --namespace media -f eventing/pingsource.yaml',
+      'kubectl wait --namespace media --for=condition=Ready --timeout=5m sinkbinding/upload-to-broker sinkbinding/deadletter-to-broker trigger/convert-on-video-uploaded trigger/notify-on-audio-converted trigger/notify-on-conversion-failed pingsource/sweep',
     ]);
   });
 
@@ -79,8 +81,14 @@ describe('the deploy plan, replayed on a model namespace', () => {
   it('works on an empty namespace: every step finds what it refers to, and everything ends Ready', () => {
     const namespace = replay(fresh(), plan);
     expect(namespace.problems()).toEqual([]);
-    for (const name of ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web']) expect(namespace.has('Service', name)).toBe(true);
+    for (const name of functions) expect(namespace.has('Service', name)).toBe(true);
     expect(namespace.has('Broker', 'earshot') && namespace.has('Trigger', 'convert-on-video-uploaded')).toBe(true);
+    expect(namespace.has('PingSource', 'sweep')).toBe(true);
+  });
+
+  it('fails a plan without the PingSource\'s sink, the sweeper Service', () => {
+    const withoutSweeper = plan.filter((s) => !s.command.includes('sweeper'));
+    expect(() => replay(fresh(), withoutSweeper)).toThrow(/pingsource\/sweep never becomes Ready \(sink Service\/sweeper not found\)/);
   });
 
   it('keeps the files\' labels on everything it makes (kn broker create and kn source binding create would drop them)', () => {
@@ -157,9 +165,10 @@ describe('make undeploy DRY_RUN=1', () => {
   const { status, stdout } = make('undeploy', 'DRY_RUN=1', 'NAMESPACE=media');
   const lines = stdout.trim().split('\n');
 
-  it('removes everything it deployed, triggers first and the RabbitMQ cluster last', () => {
+  it('removes everything it deployed, the PingSource and triggers first and the RabbitMQ cluster last', () => {
     expect(status).toBe(0);
-    expect(lines[0]).toBe('kubectl delete --namespace media --ignore-not-found -f eventing/triggers.yaml');
+    expect(lines[0]).toBe('kubectl delete --namespace media --ignore-not-found -f eventing/pingsource.yaml');
+    expect(lines[1]).toBe('kubectl delete --namespace media --ignore-not-found -f eventing/triggers.yaml');
     expect(lines).toContain('kubectl delete --namespace media --ignore-not-found -f eventing/broker.yaml');
     for (const name of functions) expect(lines).toContain(`kn service delete ${name} --namespace media`);
     expect(lines).toContain('kubectl delete --namespace media --ignore-not-found -f knative/sinkbindings.yaml');

@@ -69,7 +69,16 @@ describe('Knative manifests', () => {
 
   it('keep convert, notify and deadletter cluster-local, and the user-facing functions public', () => {
     const local = services.filter((s) => (s.metadata as { labels?: Record<string, string> }).labels?.['networking.knative.dev/visibility'] === 'cluster-local');
-    expect(local.map((s) => s.metadata.name).sort()).toEqual(['convert', 'deadletter', 'notify']);
+    expect(local.map((s) => s.metadata.name).sort()).toEqual(['convert', 'deadletter', 'notify', 'sweeper']);
+  });
+
+  it('ping the sweeper on a schedule, from a PingSource whose sink is its Service', () => {
+    const [ping, ...more] = ofKind('PingSource');
+    expect(more).toEqual([]);
+    expect(ping!.spec.schedule).toMatch(/^\S+( \S+){4}$/);
+    expect(serviceRef(ping!.spec.sink.ref)).toBe(true);
+    expect(ping!.spec.sink.ref.name).toBe('sweeper');
+    expect(container('sweeper').securityContext.readOnlyRootFilesystem).toBe(true);
   });
 
   it('scale every function to zero, with probes on /healthz', () => {
@@ -146,7 +155,7 @@ describe('Knative manifests', () => {
       return env;
     };
 
-    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'])('%s starts with its Service env alone', async (name) => {
+    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'])('%s starts with its Service env alone', async (name) => {
       const child = spawn(process.execPath, ['--import', 'tsx', `functions/${name}/main.ts`], {
         env: { PATH: process.env.PATH!, PORT: '0', HOST: '127.0.0.1', ...knativeEnv(name) },
       });

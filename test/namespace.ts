@@ -11,7 +11,8 @@
  * - a Broker has an address once its RabbitmqBrokerConfig and RabbitmqCluster exist, and is
  *   Ready once its dead-letter sink resolves too; a SinkBinding is Ready once its sink has an
  *   address and its subject exists (psbinding marks it SubjectMissing before); a Trigger once
- *   its Broker is Ready and its subscriber and dead-letter sink exist.
+ *   its Broker is Ready and its subscriber and dead-letter sink exist; a PingSource once its
+ *   sink exists (its controller marks it SinkProvided false before).
  */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
@@ -94,6 +95,8 @@ export class Namespace {
         }
         return this.notReady(broker);
       }
+      case 'PingSource':
+        return this.get(m.spec.sink.ref) ? undefined : `sink ${m.spec.sink.ref.kind}/${m.spec.sink.ref.name} not found`;
       default:
         return undefined;
     }

@@ -39,7 +39,13 @@ const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
     .flatMap(([method, op]) => Object.keys((op as { responses: object }).responses).map((status) => `${method.toUpperCase()} ${path} ${status}`)),
 );
 /** Other ways to a documented response, each checked against the document too: `<method> <path> <status> (<how>)`. */
-const variants = ['GET /download/{id} 200 (signed link)', 'GET /download/{id} 206 (signed link)', 'GET /download/{id} 304 (signed link)', 'GET /download/{id} 404 (signed link, changed)'];
+const variants = [
+  'GET /download/{id} 200 (signed link)',
+  'GET /download/{id} 206 (signed link)',
+  'GET /download/{id} 304 (signed link)',
+  'GET /download/{id} 404 (signed link, changed)',
+  'GET /download/{id} 410 (an expired MP3)',
+];
 const documentedAs = (key: string) => key.split(' ').slice(0, 3).join(' ');
 
 describe('OpenAPI document', () => {
@@ -60,10 +66,11 @@ describe('OpenAPI document', () => {
     const emitted: EarshotEvent[] = [];
     const loginDeps: LoginDeps = { users, issueToken: tokenIssuer(keys.key, audience, 600), publicKeys: keys.publicKeys, log };
     const uploadDeps: UploadDeps = { ...stores, verify: keys.verify, emit: async (e) => void emitted.push(e), maxUploadBytes: 200_000, limits: { inFlight: 100, perDay: 100 }, log };
+    const convertDeps = { ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log };
     apps = {
       login: loginApp(loginDeps),
       upload: uploadApp(uploadDeps),
-      convert: convertApp({ ...stores, transcode: mp3Transcoder({ ffmpegPath, quality: 4, timeoutSeconds: 60 }), leaseMs: 60_000, log }),
+      convert: convertApp(convertDeps),
       notify: notifyApp({ jobs: stores.jobs, mailer: outboxMailer(join(dir, 'outbox'), log), log, claimStaleMs: 60_000, from: 'x@earshot.test', downloadUrl: new URL('http://localhost'), links }),
       download: downloadApp({ ...stores, verify: keys.verify, links, log }),
     };
@@ -138,6 +145,19 @@ describe('OpenAPI document', () => {
       'GET /jobs/{id} 200': () => apps.download.request(`/jobs/${id}`, { headers: bearer() }),
       'GET /jobs/{id} 401': () => apps.download.request(`/jobs/${id}`),
       'GET /jobs/{id} 404': () => apps.download.request(`/jobs/${id}`, { headers: bearer(bobToken) }),
+      'DELETE /jobs/{id} 204': async () => {
+        const doomed = ((await (await upload(form(new Blob([video])))).json()) as { videoId: string }).videoId;
+        return apps.download.request(`/jobs/${doomed}`, { method: 'DELETE', headers: bearer() });
+      },
+      'DELETE /jobs/{id} 401': () => apps.download.request(`/jobs/${id}`, { method: 'DELETE' }),
+      'DELETE /jobs/{id} 404': () => apps.download.request(`/jobs/${id}`, { method: 'DELETE', headers: bearer(bobToken) }),
+      'GET /download/{id} 410 (an expired MP3)': async () => {
+        // Converted as any other, then past its keeping: as if MP3_RETENTION_DAYS were over.
+        const old = ((await (await upload(form(new Blob([video])))).json()) as { videoId: string }).videoId;
+        const { headers, body } = toHttp(emitted.find((e) => e.subject === old)!);
+        await convertApp({ ...convertDeps, retentionMs: -1000 }).request('/', { method: 'POST', headers, body });
+        return apps.download.request(`/download/${old}`, { headers: bearer() });
+      },
       'GET /jobs 200': () => apps.download.request('/jobs?limit=1', { headers: bearer() }),
       'GET /jobs 400': () => apps.download.request('/jobs?limit=0', { headers: bearer() }),
       'GET /jobs 401': () => apps.download.request('/jobs'),

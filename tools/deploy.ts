@@ -33,13 +33,14 @@ export interface Step {
  *    binding patches the already running deadletter, and is waited for (a binding is Ready only
  *    once its subject exists, so upload's is waited for at the end);
  * 5. the other Services (`kn service apply` waits for each to be Ready);
- * 6. the Triggers, whose subscribers now exist, then a wait for the bindings and Triggers.
+ * 6. the Triggers, whose subscribers now exist, and the PingSource, whose sink (sweeper) now
+ *    exists, then a wait for the bindings, Triggers and PingSource.
  * The Broker, SinkBindings and Triggers are applied from their files with kubectl: `kn broker
  * create` and `kn source binding create` drop the files' labels, and kn has no Trigger flags for
  * delivery or annotations. undeployPlan runs the same groups in reverse.
  */
 export function deployPlan({ namespace, registry, tag, mysqlProxy = false }: Target): Step[] {
-  const { config, rabbitmq, broker, bindings, triggers, first, rest } = layout(mysqlProxy);
+  const { config, rabbitmq, broker, bindings, triggers, pings, first, rest } = layout(mysqlProxy);
   const ns = ['--namespace', namespace];
   const apply = (file: string): Step => ({ command: ['kubectl', 'apply', ...ns, '-f', file] });
   const ready = (objects: Manifest[], timeout: string): Step => ({
@@ -64,16 +65,18 @@ export function deployPlan({ namespace, registry, tag, mysqlProxy = false }: Tar
     ready(bindings.filter((b) => first.some((s) => s.metadata.name === b.spec.subject.name)), '5m'),
     ...rest.map(service),
     ...fileSteps(triggers, apply),
-    ready([...bindings, ...triggers], '5m'),
+    ...fileSteps(pings, apply),
+    ready([...bindings, ...triggers, ...pings], '5m'),
   ];
 }
 
 export function undeployPlan({ namespace, mysqlProxy = false }: Target): Step[] {
-  const { config, rabbitmq, broker, bindings, triggers, first, rest } = layout(mysqlProxy);
+  const { config, rabbitmq, broker, bindings, triggers, pings, first, rest } = layout(mysqlProxy);
   const ns = ['--namespace', namespace];
   const remove = (file: string): Step => ({ command: ['kubectl', 'delete', ...ns, '--ignore-not-found', '-f', file], mayFail: true });
   const service = (s: Manifest): Step => ({ command: ['kn', 'service', 'delete', s.metadata.name, ...ns], mayFail: true });
   return [
+    ...fileSteps(pings, remove),
     ...fileSteps(triggers, remove),
     ...[...rest].reverse().map(service),
     ...fileSteps(bindings, remove),
@@ -101,6 +104,7 @@ function layout(mysqlProxy: boolean) {
     broker,
     bindings: ofKind('SinkBinding'),
     triggers: ofKind('Trigger'),
+    pings: ofKind('PingSource'),
     first: services.filter((s) => s.metadata.name === deadLetterSink),
     rest,
   };

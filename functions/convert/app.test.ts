@@ -84,6 +84,32 @@ describe('convert', () => {
     expect(b).toEqual(a);
   });
 
+  it('deletes the uploaded video once its MP3 is stored, and dates the MP3\'s expiry', async () => {
+    const event = await uploaded(videos.good);
+    const before = Date.now();
+    await appWith({ retentionMs: 3_600_000 }).request('/', delivery(event));
+    expect(await stores.media.stat('mp3s', event.data.videoId)).not.toBeNull();
+    expect(await stores.media.stat('videos', event.data.videoId)).toBeNull();
+    const { expiresAt } = (await stores.jobs.get(event.data.videoId))!;
+    expect(expiresAt!.getTime()).toBeGreaterThanOrEqual(before + 3_600_000);
+    expect(expiresAt!.getTime()).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    // A redelivery finds it converted and the video gone: the same reply, no error.
+    expect((await appWith().request('/', delivery(event))).status).toBe(200);
+  });
+
+  it('keeps the uploaded video when told to (KEEP_SOURCE_VIDEOS)', async () => {
+    const event = await uploaded(videos.good);
+    await appWith({ keepSourceVideos: true }).request('/', delivery(event));
+    expect(await stores.media.stat('videos', event.data.videoId)).not.toBeNull();
+  });
+
+  it('deletes the video of a failed conversion: the failure email says nothing of it is kept', async () => {
+    const event = await uploaded(videos.corrupt);
+    await appWith({ keepSourceVideos: true }).request('/', delivery(event));
+    expect(await stores.jobs.get(event.data.videoId)).toMatchObject({ status: 'failed' });
+    expect(await stores.media.stat('videos', event.data.videoId)).toBeNull();
+  });
+
   it('replies conversion.failed with a reason for a corrupt MP4', async () => {
     const event = await uploaded(videos.corrupt);
     const res = await appWith().request('/', delivery(event));

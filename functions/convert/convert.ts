@@ -18,6 +18,10 @@ export interface ConvertDeps {
   transcode: Transcode;
   /** How long a conversion holds its job without renewing; after that a redelivery may take it over. */
   leaseMs: number;
+  /** How long an MP3 is kept once converted; it expires then (see functions/sweeper). 30 days when not given. */
+  retentionMs?: number;
+  /** Keep the uploaded video once its MP3 is stored (by default it is deleted then). */
+  keepSourceVideos?: boolean;
   log: Logger;
 }
 
@@ -28,6 +32,7 @@ export type Outcome =
   /** No such upload (it was withdrawn): nothing to do, nobody to tell. */
   | { kind: 'gone' };
 
+const defaultRetentionMs = 30 * 24 * 3600 * 1000;
 type Uploaded = EventData<typeof EventTypes.videoUploaded>;
 const source = '/earshot/convert';
 
@@ -40,7 +45,11 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   const job = await jobs.get(data.videoId);
   if (!job || job.owner !== data.owner.id) return { kind: 'gone' };
   const settled = settledReply(job);
-  if (settled) return settled;
+  if (settled) {
+    // The delivery that settled it may have died before its video was deleted.
+    await dropSourceVideo(deps, job);
+    return settled;
+  }
 
   const conversion = await jobs.startConversion(job.id, leaseMs);
   if (!conversion) {
@@ -54,7 +63,8 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   }, leaseMs / 3);
   try {
     const mp3 = await convertAndStore(deps, job, conversion);
-    await jobs.finishConversion(job.id, mp3);
+    await jobs.finishConversion(job.id, mp3, new Date(Date.now() + (deps.retentionMs ?? defaultRetentionMs)));
+    await dropSourceVideo(deps, { ...job, status: 'converted' });
     return reply(converted(job, mp3));
   } catch (err) {
     if (!(err instanceof Unconvertible)) {
@@ -62,6 +72,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
       throw err;
     }
     await jobs.failConversion(job.id, err.reason);
+    await dropSourceVideo(deps, { ...job, status: 'failed' });
     return reply(failed(job, err.reason));
   } finally {
     clearInterval(heartbeat);
@@ -98,6 +109,17 @@ async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Deletes a settled job's uploaded video: a converted one's unless kept by choice, a failed one's
+ * always (it cannot be converted). Best effort: the reply goes out whatever happens here, and
+ * the sweeper removes what is left; deleting twice is no error.
+ */
+async function dropSourceVideo({ media, keepSourceVideos, log }: ConvertDeps, job: Job): Promise<void> {
+  if (job.status === 'converted' && keepSourceVideos) return;
+  if (job.status !== 'converted' && job.status !== 'failed') return;
+  await media.delete('videos', job.id).catch((err: unknown) => log.warn('uploaded video not deleted; the sweeper will', { videoId: job.id, err }));
 }
 
 function settledReply(job: Job): Outcome | undefined {

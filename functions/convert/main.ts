@@ -3,7 +3,7 @@ import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { ConfigError, envReader } from '../../shared/config';
 import { runFunction } from '../../shared/serve';
-import { mediaUrl } from '../../shared/settings';
+import { keepSourceVideos, mediaUrl, mp3RetentionMs } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
 import { sweepTempFolders } from './sweep';
@@ -34,7 +34,7 @@ await runFunction('convert', async (env, log) => {
   const stores = await openStores(mediaUrl(read));
   const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds, maxDurationSeconds });
   const leaseMs = read.int('CONVERT_LEASE_SECONDS', 60, { min: 1 }) * 1000;
-  const app = createApp({ ...stores, transcode, leaseMs, log });
+  const app = createApp({ ...stores, transcode, leaseMs, retentionMs: mp3RetentionMs(read), keepSourceVideos: keepSourceVideos(read), log });
   return {
     fetch: (request) => {
       report();

@@ -3,7 +3,8 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import { displayText } from '../../shared/text';
-import { inputOptions, probeMedia } from './probe';
+import type { ConvertOptions } from '../../shared/convert-options';
+import { inputOptions, probeMedia, type InputDump } from './probe';
 
 export interface TranscodeOptions {
   ffmpegPath: string;
@@ -15,18 +16,64 @@ export interface TranscodeOptions {
   maxDurationSeconds?: number;
   /** Largest MP3 written; reaching it fails the conversion. Default: `outputBound(maxDurationSeconds)`. */
   maxOutputBytes?: number;
+  /** A frame of the video as the MP3's cover picture (default true). */
+  coverArt?: boolean;
 }
 
-/** Tags earshot writes into the MP3; nothing of the source's is kept. */
+/** What one conversion is asked for: the title (the stored file's name) and the uploader's options. */
+export interface Wanted {
+  /** Used when the source has no title tag of its own. */
+  title?: string;
+  options?: ConvertOptions;
+}
+
+/** Tags earshot writes into the MP3, cleaned; nothing else of the source's is kept. */
 export interface Tags {
   title?: string;
+  artist?: string;
+  album?: string;
+  date?: string;
+  comment?: string;
 }
+
+/** Everything decided for one conversion, from the probe and what was wanted: what `mp3Command` turns into arguments. */
+export interface Mp3Plan {
+  tags?: Tags;
+  /** Audio stream to convert, counted from 0 among the audio streams (`0:a:N`). */
+  audioStream?: number;
+  /** Channels to write when the source's must change: 1, or 2 for a source with more. */
+  downmixTo?: 1 | 2;
+  /** Seconds into the input to take the cover picture from; no cover when absent. */
+  coverAt?: number;
+  start?: number;
+  /** Seconds of audio to keep from `start`. */
+  length?: number;
+  bitrate?: number;
+  quality?: number;
+  /** The second loudnorm pass, with the first pass's measurements. */
+  loudnorm?: string;
+}
+
+/** Cover pictures are at most this wide and high: enough for any player's artwork view. */
+const coverPixels = 600;
+/**
+ * A downmix's gains per output add up to this at most (-1.5 dB): however loud the channels and
+ * however they line up, the stereo (or mono) mix stays 1.5 dB under the loudest of them, so
+ * nothing clips and the MP3's own overshoot still stays under -1 dBTP.
+ */
+const downmixMaxGain = 0.84;
 
 /** How far ffmpeg has got into the audio, in percent of its declared duration (0–100). */
 export type OnProgress = (percent: number) => void;
 
 /** `onProgress` is called as ffmpeg reports (about twice a second) when the input declares its duration. */
-export type Transcode = (input: string, output: string, tags?: Tags, onProgress?: OnProgress) => Promise<{ durationSeconds: number }>;
+export type Transcode = (input: string, output: string, wanted?: Wanted, onProgress?: OnProgress) => Promise<Converted>;
+
+export interface Converted {
+  durationSeconds: number;
+  /** The audio track converted, counted from 1. */
+  audioTrack: number;
+}
 
 /** The input cannot become an MP3; `reason` is fit to show the user. */
 export class Unconvertible extends Error {
@@ -48,34 +95,93 @@ export function outputBound(maxDurationSeconds: number): number {
 }
 
 /**
- * Audio of a local file → VBR MP3 in a local file. The output is a file, not a pipe, so ffmpeg
- * can go back and write the Xing header players need for the right duration; video is
- * never decoded. fluent-ffmpeg builds the arguments; the benchmark runs the same ones by hand.
+ * What to do with this input: the track asked for, else the one the container marks default,
+ * else the first; the source's title, else the file's name; a cover frame from 10% in.
  */
-export function mp3Command(input: string, output: string, options: TranscodeOptions, tags: Tags = {}) {
-  const { ffmpegPath, quality, timeoutSeconds } = options;
+export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<TranscodeOptions, 'quality' | 'coverArt'>): Mp3Plan {
+  const asked = wanted.options ?? {};
+  const streams = dump.audioStreams;
+  const audioStream = asked.track !== undefined ? asked.track - 1 : Math.max(0, streams.findIndex((s) => s.isDefault));
+  if (asked.track !== undefined && streams.length > 0 && audioStream >= streams.length) {
+    throw new Unconvertible(`The video has ${streams.length} audio track${streams.length === 1 ? '' : 's'}; track ${asked.track} was asked for.`);
+  }
+  const channels = streams[audioStream]?.channels ?? 2;
+  const downmixTo = asked.channels === 'mono' ? (channels > 1 ? 1 : undefined) : channels > 2 ? 2 : undefined;
+  const tag = (key: string) => dump.tags[key] ?? dump.tags[key.toUpperCase()];
+  const tags: Tags = {
+    title: tag('title') || wanted.title,
+    artist: tag('artist') ?? tag('album_artist'),
+    album: tag('album'),
+    date: tag('date'),
+    comment: tag('comment'),
+  };
+  const start = asked.start;
+  const length = asked.end !== undefined ? asked.end - (start ?? 0) : undefined;
+  const coverAt = options.coverArt !== false && dump.hasVideo ? (start ?? 0) + ((length ?? dump.durationSeconds ?? 0) * 0.1) : undefined;
+  return {
+    tags,
+    audioStream,
+    downmixTo,
+    coverAt,
+    start,
+    length,
+    ...(asked.bitrate !== undefined ? { bitrate: asked.bitrate } : { quality: asked.quality ?? options.quality }),
+  };
+}
+
+/** The audio filters of a plan, in order: downmix before loudness, so loudnorm measures what is written. */
+function audioFilters(plan: Mp3Plan): string[] {
+  const filters: string[] = [];
+  if (plan.downmixTo) filters.push(`aresample=ocl=${plan.downmixTo === 1 ? 'mono' : 'stereo'}:rematrix_maxval=${downmixMaxGain}`);
+  if (plan.loudnorm) filters.push(plan.loudnorm, 'aresample=48000'); // loudnorm works at 192 kHz; MP3 goes to 48
+  return filters;
+}
+
+/**
+ * Audio of a local file → MP3 in a local file. The output is a file, not a pipe, so ffmpeg
+ * can go back and write the Xing header players need for the right duration; the video is
+ * decoded for one frame at most (the cover). fluent-ffmpeg builds the arguments; the benchmark
+ * runs the same ones by hand.
+ */
+export function mp3Command(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan = {}) {
+  const { ffmpegPath, timeoutSeconds } = options;
   const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
-  const title = displayText(tags.title ?? '');
-  return ffmpeg({ timeout: timeoutSeconds })
+  const tags = Object.entries(plan.tags ?? {})
+    .map(([key, value]) => [key, displayText(value ?? '')] as const)
+    .filter(([, value]) => value);
+  const filters = audioFilters(plan);
+  const command = ffmpeg({ timeout: timeoutSeconds })
     .setFfmpegPath(ffmpegPath)
     .input(`file:${input}`)
     // Level-prefixed lines: text from the file (tags) cannot pose as ffmpeg's own messages.
     // Spread, not an array: fluent-ffmpeg splits an array's "a b" items in two (a title with a space).
-    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions])
-    .noVideo()
-    .outputOptions(...[
-      '-map', '0:a:0', '-abort_on', 'empty_output',
-      // The header's duration is the file's claim: stop at the cap whatever it said. `-t`
-      // counts the file's timestamps, `-fs` the bytes written, which no header can bend.
-      '-t', String(maxSeconds + 1), '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
-      // Tags earshot chooses: none of the container's, no chapters, no encoder version.
-      '-map_metadata', '-1', '-map_chapters', '-1', '-fflags', '+bitexact',
-      ...(title ? ['-metadata', `title=${title}`] : []),
-    ])
-    .audioCodec('libmp3lame')
-    .audioQuality(quality)
-    .format('mp3')
-    .output(`file:${output}`);
+    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])]);
+  // The same file again, seeked to the cover frame: only that one frame is decoded.
+  if (plan.coverAt !== undefined) command.input(`file:${input}`).inputOptions(...inputOptions, '-ss', plan.coverAt.toFixed(3));
+  command.outputOptions(...[
+    '-map', `0:a:${plan.audioStream ?? 0}`, '-abort_on', 'empty_output',
+    // The header's duration is the file's claim: stop at the cap whatever it said. `-t`
+    // counts the file's timestamps, `-fs` the bytes written, which no header can bend.
+    '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1)), '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
+    ...(filters.length > 0 ? ['-filter:a', filters.join(',')] : []),
+    // Tags earshot chooses: none of the container's, no chapters, no encoder version.
+    '-map_metadata', '-1', '-map_chapters', '-1', '-fflags', '+bitexact', '-id3v2_version', '3',
+    ...tags.flatMap(([key, value]) => ['-metadata', `${key}=${value}`]),
+    '-metadata', 'encoder=earshot',
+  ]);
+  if (plan.coverAt !== undefined) {
+    command.outputOptions(...[
+      '-map', '1:v:0', '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '3', '-disposition:v', 'attached_pic',
+      '-filter:v', `scale=w=min(${coverPixels}\\,iw):h=min(${coverPixels}\\,ih):force_original_aspect_ratio=decrease,format=yuvj420p`,
+      '-metadata:s:v', 'title=Cover', '-metadata:s:v', 'comment=Cover (front)',
+    ]);
+  } else {
+    command.noVideo();
+  }
+  command.audioCodec('libmp3lame');
+  if (plan.bitrate !== undefined) command.audioBitrate(plan.bitrate);
+  else command.audioQuality(plan.quality ?? options.quality);
+  return command.format('mp3').output(`file:${output}`);
 }
 
 export function mp3Transcoder(options: TranscodeOptions): Transcode {
@@ -85,7 +191,7 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
   // Up to half a second over the cap is rounding, not a longer file.
   const tooLong = (seconds: number) => seconds > maxSeconds + 0.5;
 
-  return async (input, output, tags, onProgress) => {
+  return async (input, output, wanted = {}, onProgress) => {
     // fluent-ffmpeg crashes the process on a spawn error instead of reporting it: check first.
     await access(ffmpegPath, constants.X_OK).catch(() => {
       throw new Error(`ffmpeg is not an executable file at ${ffmpegPath}`);
@@ -102,9 +208,17 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
 
     const remaining = (deadline - performance.now()) / 1000;
     if (remaining <= 0) throw tookTooLong(timeoutSeconds);
-    const declared = probe.durationSeconds;
-    const progress = onProgress && declared ? (seconds: number) => onProgress(Math.min(100, (seconds / declared) * 100)) : undefined;
-    const stderr = await run(mp3Command(input, output, { ...options, timeoutSeconds: remaining }, tags), timeoutSeconds, progress);
+    let plan = mp3Plan(probe, wanted, options);
+    const target = wanted.options?.loudness;
+    if (target !== undefined) {
+      const measured = await measureLoudness(input, plan, target, { ...options, timeoutSeconds: remaining });
+      plan = { ...plan, loudnorm: loudnormFilter(target, measured) };
+    }
+    const declared = plan.length ?? (probe.durationSeconds !== undefined ? probe.durationSeconds - (plan.start ?? 0) : undefined);
+    const progress = onProgress && declared && declared > 0 ? (seconds: number) => onProgress(Math.min(100, (seconds / declared) * 100)) : undefined;
+    const left = (deadline - performance.now()) / 1000;
+    if (left <= 0) throw tookTooLong(timeoutSeconds);
+    const stderr = await run(mp3Command(input, output, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress);
     const size = await stat(output).then((s) => s.size, () => 0);
     if (size === 0) throw new Unconvertible('No audio could be extracted from the video.');
     const durationSeconds = lastTimestamp(stderr);
@@ -113,8 +227,47 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
     if (tooLong(durationSeconds) || size >= maxBytes) {
       throw new Unconvertible(`The audio runs past ${clock(maxSeconds)}; earshot converts up to ${clock(maxSeconds)}.`);
     }
-    return { durationSeconds };
+    return { durationSeconds, audioTrack: (plan.audioStream ?? 0) + 1 };
   };
+}
+
+/** What loudnorm's first pass measured, as it prints it. */
+interface LoudnessMeasurement {
+  input_i: string;
+  input_tp: string;
+  input_lra: string;
+  input_thresh: string;
+  target_offset: string;
+}
+
+/**
+ * The first of two loudnorm passes: decodes the audio the plan converts (same track, trim and
+ * downmix) and measures it. Two passes because one-pass loudnorm adjusts its gain as it goes.
+ */
+async function measureLoudness(input: string, plan: Mp3Plan, target: number, options: TranscodeOptions): Promise<LoudnessMeasurement> {
+  const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
+  const filters = [...audioFilters({ downmixTo: plan.downmixTo }), `loudnorm=I=${target}:TP=-1:LRA=11:print_format=json`];
+  // Same input, track, trim and downmix as the conversion; the output is measured, not kept.
+  const measuring = ffmpeg({ timeout: options.timeoutSeconds })
+    .setFfmpegPath(options.ffmpegPath)
+    .input(`file:${input}`)
+    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(options.timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])])
+    .outputOptions(...['-map', `0:a:${plan.audioStream ?? 0}`, '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1)), '-filter:a', filters.join(',')])
+    .format('null')
+    .output('-');
+  const stderr = await run(measuring, options.timeoutSeconds);
+  const json = /\{[^{}]*"input_i"[^{}]*\}/.exec(stderr)?.[0];
+  const measured = json ? (JSON.parse(json) as Partial<LoudnessMeasurement>) : {};
+  const keys = ['input_i', 'input_tp', 'input_lra', 'input_thresh', 'target_offset'] as const;
+  if (!keys.every((k) => /^-?(?:\d+(?:\.\d+)?|inf)$/.test(measured[k] ?? ''))) throw new Error(`loudnorm measured nothing usable:\n${stderr.slice(-2000)}`);
+  return measured as LoudnessMeasurement;
+}
+
+/** The second loudnorm pass: the measured values make it a fixed gain (linear) where it can be. */
+function loudnormFilter(target: number, m: LoudnessMeasurement): string {
+  // Silence measures -inf; loudnorm takes no infinities, and there is nothing to bring up anyway.
+  const finite = (value: string, floor: number) => (/inf/.test(value) ? String(floor) : value);
+  return `loudnorm=I=${target}:TP=-1:LRA=11:measured_I=${finite(m.input_i, -70)}:measured_TP=${finite(m.input_tp, -70)}:measured_LRA=${finite(m.input_lra, 0)}:measured_thresh=${finite(m.input_thresh, -70)}:offset=${finite(m.target_offset, 0)}:linear=true`;
 }
 
 /**

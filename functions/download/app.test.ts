@@ -232,10 +232,10 @@ describe('download', () => {
   });
 
   it('answers another method on a known path with 405 and Allow', async () => {
-    for (const path of [`/download/${id}`, `/jobs/${id}`]) {
-      const res = await get(path, aliceToken, {}, 'DELETE');
+    for (const [path, allow] of [[`/download/${id}`, 'GET, HEAD'], [`/jobs/${id}`, 'GET, HEAD, DELETE']] as const) {
+      const res = await get(path, aliceToken, {}, 'PUT');
       expect(res.status).toBe(405);
-      expect(res.headers.get('allow')).toBe('GET, HEAD');
+      expect(res.headers.get('allow')).toBe(allow);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     }

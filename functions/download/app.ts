@@ -4,10 +4,11 @@ import type { Context } from 'hono';
 import { except } from 'hono/combine';
 import { functionApp, type FunctionEnv } from '../../shared/app';
 import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
+import { hasExpired, removeJob } from '../../shared/jobs/retention';
 import type { Job, JobStore } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import { LINK_PARAM, shownTime, signedPath, type Links, type SignedLink } from '../../shared/links';
-import { isMediaId, type MediaInfo, type MediaStore } from '../../shared/media/store';
+import { isMediaId, type MediaStore } from '../../shared/media/store';
 import { Problem, notFound } from '../../shared/problem';
 import { displayText } from '../../shared/text';
 import { ownedJob } from './owned';
@@ -41,10 +42,13 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
   app.use('/jobs/*', bearer);
 
   /** `mayHave`: the owner check of a Bearer request; a signed link has been checked already. */
-  const serveMp3 = async (c: Context<Env>, id: string | undefined, mayHave: (mp3: MediaInfo) => boolean) => {
-    const mp3 = id && isMediaId(id) ? await media.stat('mp3s', id) : null;
+  const serveMp3 = async (c: Context<Env>, id: string | undefined, mayHave: (owner: string) => boolean) => {
+    const valid = id !== undefined && isMediaId(id);
+    // An MP3 has the id of its job, which says whether it expired.
+    const [mp3, job] = valid ? await Promise.all([media.stat('mp3s', id), jobs.get(id)]) : [null, null];
+    if (job && job.mp3?.id === id && mayHave(job.owner) && hasExpired(job)) throw expiredMp3(job);
     // Someone else's MP3 is answered exactly like a missing one: ids leak nothing.
-    if (!mp3 || !mayHave(mp3)) throw notFound('No such MP3.');
+    if (!mp3 || !mayHave(mp3.owner)) throw notFound('No such MP3.');
 
     const etag = `"mp3-${mp3.id}-${mp3.length}"`;
     const headers: Record<string, string> = {
@@ -77,7 +81,7 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
     return new Response(pulled(await media.read('mp3s', mp3.id, range)), { status, headers });
   };
 
-  const owned = (c: Context<Env>) => (mp3: MediaInfo) => mp3.owner === c.get('user').id;
+  const owned = (c: Context<Env>) => (owner: string) => owner === c.get('user').id;
 
   app.get('/download/:id', async (c) => {
     const id = c.req.param('id');
@@ -103,6 +107,15 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
   /** The original system's form. */
   app.get('/download', (c) => serveMp3(c, c.req.query('fid'), owned(c)));
 
+  /** The owner removes a job with its MP3 and video; anyone else learns nothing (404). */
+  app.delete('/jobs/:id', async (c) => {
+    const job = await ownedJob(jobs, c.req.param('id'), c.get('user').id);
+    if (!job) throw notFound('No such job.');
+    await removeJob(media, jobs, job);
+    log.info('job removed', { videoId: job.id });
+    return c.body(null, 204);
+  });
+
   const view = async (job: Job) => jobView(job, job.mp3 && (await links.sign(job.mp3.id)));
 
   app.get('/jobs/:id', async (c) => {
@@ -117,19 +130,30 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
   return app;
 }
 
-/** `link`: a fresh signed link to the MP3, once there is one. */
+function expiredMp3(job: Job): Problem {
+  const at = job.expiresAt;
+  return new Problem({
+    status: 410,
+    title: 'Gone',
+    detail: `This MP3 expired${at ? ` on ${shownTime(at)}` : ''} and was deleted. Upload the video again for a new one.`,
+    ...(at && { extensions: { expiredAt: at.toISOString() } }),
+  });
+}
+
+/** `link`: a fresh signed link to the MP3, while there is one to download. */
 function jobView(job: Job, link: SignedLink | undefined) {
+  const downloadable = job.mp3 && !hasExpired(job);
   return {
     id: job.id,
     status: job.status,
     filename: job.filename,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
-    ...(job.mp3 && {
-      mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes },
-      downloadUrl: `/download/${job.mp3.id}`,
-    }),
-    ...(job.mp3 && link && { signedUrl: signedPath(job.mp3.id, link.token), linkExpiresAt: link.expiresAt.toISOString() }),
+    ...(job.mp3 && { mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes } }),
+    ...(job.expiresAt && { expiresAt: job.expiresAt.toISOString() }),
+    ...(job.mp3 && hasExpired(job) && { expired: true }),
+    ...(downloadable && { downloadUrl: `/download/${job.mp3!.id}` }),
+    ...(downloadable && link && { signedUrl: signedPath(job.mp3!.id, link.token), linkExpiresAt: link.expiresAt.toISOString() }),
     ...(job.failure && { error: job.failure }),
   };
 }

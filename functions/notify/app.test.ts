@@ -23,12 +23,12 @@ describe('notify', () => {
     createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl'), links });
 
   /** A job as convert leaves it: converted with its MP3 recorded, or failed with its reason. */
-  const newJob = async ({ status = 'converted', filename = 'talk.mp4', withEmail = true } = {}) => {
+  const newJob = async ({ status = 'converted', filename = 'talk.mp4', withEmail = true, expiresAt = undefined as Date | undefined } = {}) => {
     const id = randomUUID();
     await stores.jobs.create({ id, owner: alice.id, ...(withEmail && { ownerEmail: alice.email }), filename });
     if (status === 'uploaded') return id;
     await stores.jobs.startConversion(id, 60_000);
-    if (status === 'converted') await stores.jobs.finishConversion(id, { id, durationSeconds: 125.4, sizeBytes: 2_000_000 });
+    if (status === 'converted') await stores.jobs.finishConversion(id, { id, durationSeconds: 125.4, sizeBytes: 2_000_000 }, expiresAt);
     if (status === 'failed') await stores.jobs.failConversion(id, 'The video has no audio track.');
     return id;
   };
@@ -69,6 +69,20 @@ describe('notify', () => {
     const week = new Date(sent.getTime() + 7 * 24 * 3600 * 1000);
     expect(mail!.text).toMatch(new RegExp(`works until ${week.toISOString().slice(0, 10)} \\d\\d:\\d\\d UTC`));
     expect(await links.verify(token, id, new Date(week.getTime() + 60_000))).toMatchObject({ ok: false, reason: 'expired' });
+  });
+
+  it('says until when the MP3 is kept, when it expires', async () => {
+    const id = await newJob({ expiresAt: new Date('2031-02-03T04:05:00Z') });
+    expect((await appWith().request('/', delivery(converted(id)))).status).toBe(200);
+    const [mail] = await mailsFor(id);
+    expect(mail!.text).toContain('earshot keeps the MP3 until 2031-02-03 04:05 UTC, then deletes it');
+  });
+
+  it('tells the owner of a failed upload that its file was deleted', async () => {
+    const id = await newJob({ status: 'failed' });
+    expect((await appWith().request('/', delivery(failed(id)))).status).toBe(200);
+    const [mail] = await mailsFor(id);
+    expect(mail!.text).toContain('The file you uploaded has been deleted');
   });
 
   it('emails the owner why the conversion failed', async () => {

@@ -25,6 +25,7 @@ export async function composeEmail(job: SettledJob, to: string, from: string, do
         '',
         `Download it, no login needed: ${link}`,
         `The link works until ${shownTime(expiresAt)}, for anyone who has it. After that, log in to earshot for a fresh one.`,
+        ...(job.expiresAt ? [`earshot keeps the MP3 until ${shownTime(job.expiresAt)}, then deletes it: download it before then.`] : []),
         '',
         `mp3 file_id: ${mp3Id} is now ready!`,
         '',
@@ -42,7 +43,8 @@ export async function composeEmail(job: SettledJob, to: string, from: string, do
       '',
       `Why: ${job.failure ?? 'The video could not be converted.'}`,
       '',
-      'Nothing of it is kept for conversion; you can upload another file at any time.',
+      // convert deletes a failed upload's video as it fails (the sweeper, any it could not).
+      'The file you uploaded has been deleted; you can upload another at any time.',
       '',
       '-- earshot',
     ].join('\n'),

@@ -232,6 +232,42 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       expect(await jobs.claimNotification(randomUUID(), 60_000)).toBe('missing');
     });
 
+    it('keeps when a converted MP3 expires, lists the due ones, and records that they expired', async () => {
+      const [due, later, forever] = [await newJob(), await newJob(), await newJob()];
+      const now = new Date();
+      for (const id of [due, later, forever]) await jobs.startConversion(id, 60_000);
+      await jobs.finishConversion(due, mp3(due), new Date(now.getTime() - 1000));
+      await jobs.finishConversion(later, mp3(later), new Date(now.getTime() + 60_000));
+      await jobs.finishConversion(forever, mp3(forever));
+      expect((await jobs.get(due))!.expiresAt!.getTime()).toBe(now.getTime() - 1000);
+      expect(await jobs.get(forever)).not.toHaveProperty('expiresAt');
+      expect(await jobs.get(due)).not.toHaveProperty('expired');
+
+      const listed = (await jobs.listExpiring(now, 1000)).map((j) => j.id);
+      expect(listed).toContain(due);
+      expect(listed).not.toContain(later);
+      expect(listed).not.toContain(forever);
+
+      await jobs.markExpired(due);
+      await jobs.markExpired(due); // a second sweep changes nothing
+      expect(await jobs.get(due)).toMatchObject({ status: 'converted', expired: true, mp3: mp3(due) });
+      expect((await jobs.listExpiring(now, 1000)).map((j) => j.id)).not.toContain(due);
+    });
+
+    it('lists uploads left waiting since before a time, and no other job', async () => {
+      const [waiting, converting] = [await newJob(), await newJob()];
+      await jobs.startConversion(converting, 60_000);
+      await tick();
+      const before = new Date();
+      await tick();
+      const fresh = await newJob();
+      const listed = (await jobs.listAbandoned(before, 1000)).map((j) => j.id);
+      expect(listed).toContain(waiting);
+      expect(listed).not.toContain(converting);
+      expect(listed).not.toContain(fresh);
+      expect(await jobs.listAbandoned(before, 1)).toHaveLength(1);
+    });
+
     it('deletes a job', async () => {
       const id = await newJob();
       await jobs.delete(id);

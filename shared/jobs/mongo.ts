@@ -19,6 +19,9 @@ interface JobDocument {
   /** The token of the conversion in hand. */
   conversion?: string | null;
   progress?: Progress | null;
+  /** Absent on documents written before MP3s expired. */
+  expiresAt?: Date | null;
+  expired?: true;
 }
 
 /** Who may convert a job right now, and until when. */
@@ -45,6 +48,7 @@ interface NotificationDocument {
  */
 export class MongoJobStore implements JobStore {
   private ownerIndexes?: Promise<unknown>;
+  private sweepIndexes?: Promise<unknown>;
 
   /** `connect` is called on each use, so a process starts even while MongoDB is down. */
   constructor(private readonly connect: () => Promise<Db>) {}
@@ -132,8 +136,8 @@ export class MongoJobStore implements JobStore {
     await (await this.leases()).updateOne({ _id: id }, { $set: { until: new Date(Date.now() + leaseMs) } });
   }
 
-  async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
-    await this.settle(id, { status: 'converted', mp3 });
+  async finishConversion(id: string, mp3: Mp3Result, expiresAt?: Date): Promise<void> {
+    await this.settle(id, { status: 'converted', mp3, expiresAt: expiresAt ?? null });
   }
 
   async failConversion(id: string, reason: string): Promise<void> {
@@ -168,6 +172,22 @@ export class MongoJobStore implements JobStore {
 
   async releaseNotification(id: string): Promise<void> {
     await (await this.notifications()).deleteOne({ _id: id, state: 'sending' });
+  }
+
+  async listExpiring(now: Date, limit: number): Promise<Job[]> {
+    const jobs = await this.bySweep();
+    const docs = await jobs.find({ expiresAt: { $lte: now }, expired: { $exists: false }, status: 'converted' }, { sort: { expiresAt: 1 }, limit }).toArray();
+    return docs.map(toJob);
+  }
+
+  async markExpired(id: string): Promise<void> {
+    await (await this.jobs()).updateOne({ _id: id }, { $set: { expired: true } });
+  }
+
+  async listAbandoned(before: Date, limit: number): Promise<Job[]> {
+    const jobs = await this.bySweep();
+    const docs = await jobs.find({ status: 'uploaded', updatedAt: { $lt: before } }, { sort: { updatedAt: 1 }, limit }).toArray();
+    return docs.map(toJob);
   }
 
   async close(): Promise<void> {}
@@ -211,6 +231,20 @@ export class MongoJobStore implements JobStore {
       throw err;
     });
     await this.ownerIndexes;
+    return jobs;
+  }
+
+  /** The sweeper's indexes, made once per process on first use, one createIndex each (see byOwner). */
+  private async bySweep(): Promise<Collection<JobDocument>> {
+    const jobs = await this.jobs();
+    this.sweepIndexes ??= (async () => {
+      await jobs.createIndex({ expiresAt: 1 });
+      await jobs.createIndex({ status: 1, updatedAt: 1 });
+    })().catch((err: unknown) => {
+      this.sweepIndexes = undefined;
+      throw err;
+    });
+    await this.sweepIndexes;
     return jobs;
   }
 
@@ -264,6 +298,8 @@ function toJob(doc: JobDocument): Job {
     updatedAt: doc.updatedAt,
     ...(doc.mp3 && { mp3: doc.mp3 }),
     ...(doc.failure !== null && { failure: doc.failure }),
+    ...(doc.expiresAt && { expiresAt: doc.expiresAt }),
+    ...(doc.expired && { expired: true as const }),
     revision: doc.revision ?? 1,
     transitions: transitionsOf(doc),
     ...(doc.progress && { progress: doc.progress }),

@@ -20,6 +20,8 @@ interface Row {
   transitions: string;
   percent: number | null;
   percent_revision: number | null;
+  expires_at: number | null;
+  expired: 0 | 1 | null;
 }
 
 const schema = `
@@ -42,7 +44,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   revision INTEGER NOT NULL DEFAULT 1,
   transitions TEXT NOT NULL DEFAULT '[]',
   percent INTEGER,
-  percent_revision INTEGER
+  percent_revision INTEGER,
+  expires_at INTEGER,
+  expired INTEGER
 )`;
 
 /** Columns added since the first version, as `ALTER TABLE … ADD COLUMN` takes them. */
@@ -53,6 +57,8 @@ const added: Record<string, string> = {
   transitions: "TEXT NOT NULL DEFAULT '[]'",
   percent: 'INTEGER',
   percent_revision: 'INTEGER',
+  expires_at: 'INTEGER',
+  expired: 'INTEGER',
 };
 
 /**
@@ -70,6 +76,9 @@ function migrate(db: BetterSqlite3.Database): void {
   db.exec('DROP INDEX IF EXISTS jobs_by_owner_newest');
   db.exec('DROP INDEX IF EXISTS jobs_by_owner');
   db.exec('CREATE INDEX IF NOT EXISTS jobs_by_owner_created ON jobs (owner, created_at, id)');
+  // The sweeper's questions: which MP3s are due, which uploads were left waiting.
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_expiry ON jobs (expires_at) WHERE expired IS NULL');
+  db.exec('CREATE INDEX IF NOT EXISTS jobs_by_status_age ON jobs (status, updated_at)');
 }
 
 /**
@@ -162,8 +171,13 @@ export class SqliteJobStore implements JobStore {
     (await this.db()).prepare(`UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'converting'`).run(Date.now() + leaseMs, id);
   }
 
-  async finishConversion(id: string, mp3: Mp3Result): Promise<void> {
-    await this.settle(id, 'converted', 'mp3_id = ?, duration_seconds = ?, size_bytes = ?', [mp3.id, mp3.durationSeconds, mp3.sizeBytes]);
+  async finishConversion(id: string, mp3: Mp3Result, expiresAt?: Date): Promise<void> {
+    await this.settle(id, 'converted', 'mp3_id = ?, duration_seconds = ?, size_bytes = ?, expires_at = ?', [
+      mp3.id,
+      mp3.durationSeconds,
+      mp3.sizeBytes,
+      expiresAt?.getTime() ?? null,
+    ]);
   }
 
   async failConversion(id: string, reason: string): Promise<void> {
@@ -207,6 +221,24 @@ export class SqliteJobStore implements JobStore {
     (await this.db()).prepare(`UPDATE jobs SET notify_state = NULL, notify_claimed_at = NULL WHERE id = ? AND notify_state = 'sending'`).run(id);
   }
 
+  async listExpiring(now: Date, limit: number): Promise<Job[]> {
+    const rows = (await this.db())
+      .prepare(`SELECT * FROM jobs WHERE expired IS NULL AND expires_at <= ? AND status = 'converted' ORDER BY expires_at LIMIT ?`)
+      .all(now.getTime(), limit);
+    return (rows as Row[]).map(toJob);
+  }
+
+  async markExpired(id: string): Promise<void> {
+    (await this.db()).prepare(`UPDATE jobs SET expired = 1 WHERE id = ?`).run(id);
+  }
+
+  async listAbandoned(before: Date, limit: number): Promise<Job[]> {
+    const rows = (await this.db())
+      .prepare(`SELECT * FROM jobs WHERE status = 'uploaded' AND updated_at < ? ORDER BY updated_at LIMIT ?`)
+      .all(before.getTime(), limit);
+    return (rows as Row[]).map(toJob);
+  }
+
   async close(): Promise<void> {
     if (this.opened) (await this.opened).close();
   }
@@ -225,6 +257,8 @@ function toJob(row: Row): Job {
       mp3: { id: row.mp3_id, durationSeconds: row.duration_seconds ?? 0, sizeBytes: row.size_bytes ?? 0 },
     }),
     ...(row.failure !== null && { failure: row.failure }),
+    ...(row.expires_at !== null && { expiresAt: new Date(row.expires_at) }),
+    ...(row.expired === 1 && { expired: true as const }),
     revision: row.revision,
     transitions: (JSON.parse(row.transitions) as { status: JobStatus; revision: number; at: number }[]).map(
       (t): Transition => ({ status: t.status, revision: t.revision, at: new Date(t.at) }),

@@ -41,6 +41,10 @@ export interface Job {
   mp3?: Mp3Result;
   /** Why the conversion failed, in words fit for the user. */
   failure?: string;
+  /** When the MP3 is deleted: set as it is converted, absent on jobs converted before MP3s expired. */
+  expiresAt?: Date;
+  /** The MP3 passed `expiresAt` and was deleted; `mp3` stays, as the record of what there was. */
+  expired?: true;
   /**
    * Counts the changes a watcher can see: 1 when created (uploaded), one more for each status
    * transition and each progress report, never anything else (leases, the email). So a watcher
@@ -100,7 +104,8 @@ export interface JobStore {
   reportProgress(id: string, conversion: string, percent: number): Promise<void>;
   /** Keeps the lease of a conversion in progress alive, so that only a dead one can be taken over. */
   extendConversion(id: string, leaseMs: number): Promise<void>;
-  finishConversion(id: string, mp3: Mp3Result): Promise<void>;
+  /** converting → converted; the MP3 is kept until `expiresAt` (forever without one). */
+  finishConversion(id: string, mp3: Mp3Result, expiresAt?: Date): Promise<void>;
   failConversion(id: string, reason: string): Promise<void>;
   /** converting → uploaded, after a transient error, so the retry need not wait for the lease. */
   releaseConversion(id: string): Promise<void>;
@@ -109,6 +114,13 @@ export interface JobStore {
   claimNotification(id: string, staleMs: number): Promise<NotificationClaim>;
   finishNotification(id: string): Promise<void>;
   releaseNotification(id: string): Promise<void>;
+
+  /** Up to `limit` converted jobs whose MP3 expired at or before `now` and is not yet marked expired. */
+  listExpiring(now: Date, limit: number): Promise<Job[]>;
+  /** Records that the job's MP3 expired and was deleted. */
+  markExpired(id: string): Promise<void>;
+  /** Up to `limit` jobs still `uploaded` (no conversion started or pending) since before `before`. */
+  listAbandoned(before: Date, limit: number): Promise<Job[]>;
 
   close(): Promise<void>;
 }

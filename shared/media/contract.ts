@@ -79,6 +79,41 @@ export function mediaStoreContract(name: string, open: () => Promise<MediaStore>
       await media.delete('videos', id);
     });
 
+    it('lists a bucket by id, a page at a time, only what was stored before a time', async () => {
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      for (const id of ids) await media.put('mp3s', id, { ...meta, contentType: 'audio/mpeg', sourceVideoId: id }, Readable.from([bytes.subarray(0, 10)]));
+      await new Promise((r) => setTimeout(r, 5));
+      const before = new Date();
+      await new Promise((r) => setTimeout(r, 5));
+      const late = randomUUID();
+      await media.put('mp3s', late, { ...meta, sourceVideoId: late }, Readable.from([bytes.subarray(0, 10)]));
+
+      const seen: string[] = [];
+      let page = await media.list('mp3s', { before, limit: 2 });
+      while (page.length > 0) {
+        expect(page.length).toBeLessThanOrEqual(2);
+        seen.push(...page.map((m) => m.id));
+        page = await media.list('mp3s', { before, after: page.at(-1)!.id, limit: 2 });
+      }
+      expect(seen).toEqual([...seen].sort());
+      expect(seen).toEqual(expect.arrayContaining(ids));
+      expect(seen).not.toContain(late);
+      const listed = (await media.list('mp3s', { before, limit: 1000 })).find((m) => m.id === ids[0]);
+      expect(listed).toMatchObject({ bucket: 'mp3s', owner: meta.owner, length: 10, createdAt: expect.any(Date) });
+    });
+
+    it('sums the bytes an owner has stored, videos and MP3s together', async () => {
+      const owner = `quota-${randomUUID()}`;
+      expect(await media.storedBytes(owner)).toBe(0);
+      await media.put('videos', randomUUID(), { ...meta, owner }, Readable.from([bytes.subarray(0, 1000)]));
+      const mp3 = randomUUID();
+      await media.put('mp3s', mp3, { ...meta, owner, sourceVideoId: mp3 }, Readable.from([bytes.subarray(0, 234)]));
+      await media.put('videos', randomUUID(), { ...meta, owner: `other-${randomUUID()}` }, Readable.from([bytes.subarray(0, 50)]));
+      expect(await media.storedBytes(owner)).toBe(1234);
+      await media.delete('mp3s', mp3);
+      expect(await media.storedBytes(owner)).toBe(1000);
+    });
+
     it('stores an empty body', async () => {
       const id = randomUUID();
       expect((await media.put('videos', id, meta, Readable.from([]))).length).toBe(0);

@@ -73,6 +73,35 @@ export class FileMediaStore implements MediaStore {
     await rm(`${dataPath}.json`, { force: true });
   }
 
+  async list(bucket: Bucket, { before, after, limit }: { before: Date; after?: string; limit: number }): Promise<MediaInfo[]> {
+    const ids = (await this.ids(bucket)).filter((id) => after === undefined || id > after).sort();
+    const page: MediaInfo[] = [];
+    for (const id of ids) {
+      if (page.length >= limit) break;
+      const info = await this.stat(bucket, id);
+      if (info && info.createdAt < before) page.push(info);
+    }
+    return page;
+  }
+
+  /** Reads every item's metadata: fine for one machine's files; GridFS answers from an index. */
+  async storedBytes(owner: string): Promise<number> {
+    let total = 0;
+    for (const bucket of ['videos', 'mp3s'] as const) {
+      for (const id of await this.ids(bucket)) {
+        const info = await this.stat(bucket, id);
+        if (info?.owner === owner) total += info.length;
+      }
+    }
+    return total;
+  }
+
+  /** The ids that have metadata in a bucket's folder (a put writes it before its bytes). */
+  private async ids(bucket: Bucket): Promise<string[]> {
+    const names = await readdir(join(this.root, bucket)).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -'.json'.length)).filter(isMediaId);
+  }
+
   async close(): Promise<void> {
     await this.swept;
   }

@@ -87,6 +87,26 @@ export class GridFSMediaStore implements MediaStore {
     await db.collection(`${bucket}.chunks`).deleteMany({ files_id: id as never });
   }
 
+  async list(bucket: Bucket, { before, after, limit }: { before: Date; after?: string; limit: number }): Promise<MediaInfo[]> {
+    const files = (await this.connect()).collection<GridFSFile>(`${bucket}.files`);
+    const filter = { uploadDate: { $lt: before }, ...(after !== undefined && { _id: { $gt: after as never } }) };
+    return (await files.find(filter, { sort: { _id: 1 }, limit }).toArray()).map((file) => toInfo(bucket, file));
+  }
+
+  async storedBytes(owner: string): Promise<number> {
+    await this.ensureIndexes();
+    const db = await this.connect();
+    let total = 0;
+    for (const bucket of ['videos', 'mp3s'] as const) {
+      const [sum] = await db
+        .collection(`${bucket}.files`)
+        .aggregate<{ bytes: number }>([{ $match: { 'metadata.owner': owner } }, { $group: { _id: null, bytes: { $sum: '$length' } } }])
+        .toArray();
+      total += sum?.bytes ?? 0;
+    }
+    return total;
+  }
+
   /** The client is the process's (see shared/mongo.ts); whoever opened it closes it. */
   async close(): Promise<void> {}
 
@@ -110,6 +130,7 @@ export class GridFSMediaStore implements MediaStore {
       for (const bucket of ['videos', 'mp3s'] as const) {
         await db.collection(`${bucket}.files`).createIndex({ filename: 1, uploadDate: 1 });
         await db.collection(`${bucket}.chunks`).createIndex({ files_id: 1, n: 1 }, { unique: true });
+        await db.collection(`${bucket}.files`).createIndex({ 'metadata.owner': 1 });
       }
       await db.collection('mp3s.files').createIndex({ 'metadata.sourceVideoId': 1 }, { unique: true, name: 'one_mp3_per_video' });
     })();

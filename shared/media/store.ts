@@ -34,6 +34,13 @@ export interface MediaStore {
   /** The bytes of a stored item (or of a range of it); call `stat` first. */
   read(bucket: Bucket, id: string, range?: ByteRange): Promise<Readable>;
   delete(bucket: Bucket, id: string): Promise<void>;
+  /**
+   * Up to `limit` items of a bucket stored before `before`, by id, after the id `after` when
+   * given: a page of what the sweeper checks for an owner job.
+   */
+  list(bucket: Bucket, page: { before: Date; after?: string; limit: number }): Promise<MediaInfo[]>;
+  /** The bytes stored for `owner`, videos and MP3s together: what the per-user quota counts. */
+  storedBytes(owner: string): Promise<number>;
   close(): Promise<void>;
 }
 

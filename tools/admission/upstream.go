@@ -111,6 +111,11 @@ var kinds = map[string]*kindInfo{
 		goType:   func() any { return &sourcesv1.SinkBinding{} },
 		webhooks: []webhook{eventingWebhook(func() resourcesemantics.GenericCRD { return &sourcesv1.SinkBinding{} })},
 	},
+	"sources.knative.dev/v1/PingSource": {
+		crd:      crdRef{eventingModule, "config/core/resources/pingsource.yaml", "v1"},
+		goType:   func() any { return &sourcesv1.PingSource{} },
+		webhooks: []webhook{eventingWebhook(func() resourcesemantics.GenericCRD { return &sourcesv1.PingSource{} })},
+	},
 	"eventing.knative.dev/v1alpha1/RabbitmqBrokerConfig": {
 		crd:      crdRef{rabbitModule, "config/broker/300-rabbitmqbrokerconfig.yaml", "v1alpha1"},
 		goType:   func() any { return &rabbit.RabbitmqBrokerConfig{} },
