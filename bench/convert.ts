@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { createApp } from '../functions/convert/app';
-import { mp3Command, mp3Transcoder } from '../functions/convert/transcode';
+import { probeMedia } from '../functions/convert/probe';
+import { mp3Command, mp3Plan, mp3Transcoder } from '../functions/convert/transcode';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { createLogger } from '../shared/log';
 import { openStores, type Stores } from '../shared/stores';
@@ -25,10 +26,15 @@ export async function benchConvert({ seconds, runs, ffmpegPath, label }: { secon
     const options = { ffmpegPath, quality: 2, timeoutSeconds: 3600 };
     const app = createApp({ ...stores, transcode: mp3Transcoder(options), leaseMs: 60_000, log: createLogger({}, { level: 'silent' }) });
 
+    // The same plan convert makes for this upload (tags, cover), probed once outside the timing:
+    // the baseline is the ffmpeg command convert runs, so the ratio is convert's own overhead.
+    const probe = await probeMedia(ffmpegPath, video, options.timeoutSeconds);
+    if (probe.kind !== 'audio') throw new Error(`the bench video cannot be converted: ${probe.kind}`);
+    const plan = mp3Plan(probe, { title: 'pink' }, options);
     const baseline = () =>
       time(async () => {
         const out = join(dir, `${randomUUID()}.mp3`);
-        const args = (mp3Command(video, out, options) as unknown as { _getArguments(): string[] })._getArguments().map(String);
+        const args = (mp3Command(video, out, options, plan) as unknown as { _getArguments(): string[] })._getArguments().map(String);
         await run(ffmpegPath, args, { maxBuffer: 64 * 1024 * 1024 });
         await rm(out);
       });

@@ -1,7 +1,8 @@
 /**
  * `make dev`: earshot on one machine, shaped by the same manifests as the Knative deployment.
  * Each function is its own process behind its own port, started on demand and stopped when
- * idle; the embedded broker routes events per the Triggers; everything lives under DATA_DIR.
+ * idle; the embedded broker routes events per the Triggers; the PingSources ping their Services
+ * on schedule (EARSHOT_PING_EVERY_SECONDS=<n>: every n seconds instead); everything lives under DATA_DIR.
  * EARSHOT_BROKER=rabbitmq runs eventing-rabbitmq's real data plane instead (local/dataplane.ts).
  * EARSHOT_IMAGES=<tag> runs each function from its image (`make images TAG=<tag>`) in podman, with
  * only its Service's env: nothing is kept on this machine, so the stores and mail are real servers.
@@ -21,6 +22,7 @@ import { createLogger } from '../shared/log';
 import { Activator } from './activator';
 import { brokerIngress, startDispatch } from './broker';
 import { DataPlaneUnavailable, startDataPlane } from './dataplane';
+import { startPings } from './ping';
 import { containerCommand, existingImages, imageName, podmanAvailable } from './podman';
 import { fileQueue } from './queue';
 import { readTopology, type FunctionSpec, type Topology } from './topology';
@@ -29,6 +31,11 @@ const env = process.env;
 const dataDir = resolve(env.DATA_DIR ?? '.earshot');
 const basePort = Number(env.EARSHOT_PORT ?? 8080);
 const idleMs = Number(env.EARSHOT_IDLE_SECONDS ?? 60) * 1000;
+const pingEverySeconds = env.EARSHOT_PING_EVERY_SECONDS ? Number(env.EARSHOT_PING_EVERY_SECONDS) : undefined;
+if (pingEverySeconds !== undefined && !(pingEverySeconds > 0)) {
+  console.error(`EARSHOT_PING_EVERY_SECONDS=${env.EARSHOT_PING_EVERY_SECONDS}: want a number of seconds above 0.`);
+  process.exit(1);
+}
 const log = createLogger({ fn: 'local' }, { level: env.LOG_LEVEL });
 const manifests = env.EARSHOT_MANIFESTS ?? '.';
 const topology = readTopology(manifests);
@@ -96,6 +103,13 @@ if (broker.pending > 0) log.info('recovered pending deliveries', { count: broker
 
 const demo = await ensureDemoUser();
 const outbox = join(dataDir, 'outbox');
+const pings = startPings({
+  sources: topology.pingSources,
+  resolve: (name) => urls[name] ?? `${brokerUrl}/no-such-service/${name}`,
+  timeoutMs: (name) => (topology.functions.find((fn) => fn.name === name)?.timeoutSeconds ?? 300) * 1000,
+  log: log.child({ fn: 'pingsource' }),
+  everySeconds: pingEverySeconds,
+});
 printBanner();
 log.info('ready', { broker: brokerUrl, brokerKind, ...broker.fields, functions: urls, outbox, dataDir, recovered: broker.pending });
 
@@ -103,7 +117,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     log.info('stopping', { signal });
     for (const server of servers) server.close();
-    await Promise.all([broker.stop(), ...[...activators.values()].map((a) => a.stop())]);
+    await Promise.all([pings.stop(), broker.stop(), ...[...activators.values()].map((a) => a.stop())]);
     process.exit(0);
   });
 }
@@ -257,9 +271,13 @@ async function ensureDemoUser(): Promise<{ email: string; password: string } | u
 }
 
 function printBanner() {
+  const pingedBy = (fn: FunctionSpec) =>
+    topology.pingSources
+      .filter((p) => p.sink === fn.name)
+      .map((p) => `PingSource ${p.name} (${pingEverySeconds ? `every ${pingEverySeconds} s` : p.schedule + (p.timezone ? ` ${p.timezone}` : '')})`);
   const role = (fn: FunctionSpec) =>
     ({ login: 'POST /login', upload: 'POST /upload', download: 'GET /download/:id, GET /jobs[/:id[/events]]', deadletter: 'GET /dead-letters (admin)', web: 'the page' })[fn.name] ??
-    (fn.clusterLocal ? 'called by the broker' : '');
+    (pingedBy(fn).length > 0 ? `pinged by ${pingedBy(fn).join(', ')}` : fn.clusterLocal ? 'called by the broker' : '');
   const lines = [
     '',
     ...(urls.web ? [`Open ${urls.web} in a browser.`, ''] : []),

@@ -1,6 +1,7 @@
 /**
  * What the Knative manifests say about earshot's topology, read for the local runtime and for
- * `make deploy`: the functions with their env and concurrency, the broker, and the triggers.
+ * `make deploy`: the functions with their env and concurrency, the broker, the triggers, and the
+ * PingSources.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 export interface Manifest {
   kind: string;
   file: string;
-  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- checked by kubeconform against the CRD schemas
   data?: Record<string, string>;
 }
@@ -50,10 +51,26 @@ export interface TriggerSpec {
   parallelism: number;
 }
 
+/** A PingSource: a CloudEvent to its sink at each time of its cron schedule. */
+export interface PingSourceSpec {
+  name: string;
+  /** The manifest's, else the one make deploy installs into: it is part of the events' source. */
+  namespace: string;
+  schedule: string;
+  /** The IANA zone the schedule is read in; UTC when unset, as on Knative. */
+  timezone?: string;
+  /** The events' body. */
+  data?: string;
+  contentType?: string;
+  /** The Service it sends to. */
+  sink: string;
+}
+
 export interface Topology {
   broker: { name: string; delivery: Delivery };
   functions: FunctionSpec[];
   triggers: TriggerSpec[];
+  pingSources: PingSourceSpec[];
   /** The ConfigMap every function reads. */
   config: Record<string, string>;
 }
@@ -96,8 +113,20 @@ export function readTopology(root = '.'): Topology {
         delivery: t.spec.delivery ? delivery(t.spec.delivery) : brokerDelivery,
         parallelism: Number(t.metadata.annotations?.['rabbitmq.eventing.knative.dev/parallelism'] ?? 1),
       })),
+    pingSources: ofKind('PingSource').map((p) => ({
+      name: p.metadata.name,
+      namespace: p.metadata.namespace ?? defaultNamespace,
+      schedule: p.spec.schedule,
+      ...(p.spec.timezone && { timezone: p.spec.timezone }),
+      ...(p.spec.data !== undefined && { data: String(p.spec.data) }),
+      ...(p.spec.contentType && { contentType: p.spec.contentType }),
+      sink: p.spec.sink.ref.name,
+    })),
   };
 }
+
+/** make deploy's NAMESPACE by default (Makefile). */
+const defaultNamespace = 'earshot';
 
 function delivery(spec: { retry?: number; backoffPolicy?: string; backoffDelay?: string; timeout?: string; deadLetterSink?: { ref?: { name: string } } }): Delivery {
   return {

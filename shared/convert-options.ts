@@ -8,7 +8,7 @@ export interface ConvertOptions {
   /** LAME VBR quality, 0 (best) to 9 (smallest). */
   quality?: number;
   /** Constant bit rate in kbit/s instead of VBR; one of `bitrates`. */
-  bitrate?: number;
+  bitrate?: (typeof bitrates)[number];
   channels?: 'mono' | 'stereo';
   /** Seconds into the audio to start and end; `end` > `start`. */
   start?: number;

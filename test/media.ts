@@ -100,3 +100,50 @@ export async function pacedFfmpeg(dir: string): Promise<string> {
   await chmod(paced, 0o755);
   return paced;
 }
+
+/**
+ * A Matroska file with two audio tracks that differ in pitch (track 1 at `tones[0]` Hz, track 2
+ * at `tones[1]`), the first marked default: which track a conversion took can be heard.
+ */
+export async function makeTwoTracks(path: string, { seconds = 3, tones = [440, 1000] as const } = {}): Promise<string> {
+  const inputs = tones.flatMap((hz) => ['-f', 'lavfi', '-i', `sine=frequency=${hz}:duration=${seconds}:sample_rate=44100`]);
+  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', ...inputs, '-map', '0:a', '-map', '1:a', '-c:a', 'flac', '-disposition:a:0', 'default', '-disposition:a:1', '0', '-f', 'matroska', path]);
+  return path;
+}
+
+/**
+ * 5.1 audio as loud as it gets: every channel a full-scale tone, all in phase, kept lossless
+ * (FLAC in Matroska) so nothing but the conversion changes its peaks. A plain downmix of it clips.
+ */
+export async function makeLoudSurround(path: string, { seconds = 3 } = {}): Promise<string> {
+  const tone = '0.99*sin(2*PI*440*t)';
+  const source = `aevalsrc=${Array(6).fill(tone).join('|')}:channel_layout=5.1:sample_rate=48000:duration=${seconds}`;
+  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', source, '-c:a', 'flac', '-f', 'matroska', path]);
+  return path;
+}
+
+/** Integrated loudness (LUFS) and true peak (dBTP) of a file's audio, by ffmpeg's EBU R128 meter. */
+export async function loudness(path: string): Promise<{ integrated: number; truePeak: number }> {
+  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-nostats', '-i', path, '-map', '0:a:0', '-af', 'ebur128=peak=true', '-f', 'null', '-']);
+  const summary = stderr.slice(stderr.lastIndexOf('Summary:'));
+  const integrated = /I:\s+(-?[\d.]+|-inf) LUFS/.exec(summary)?.[1];
+  const truePeak = /True peak:\s+Peak:\s+(-?[\d.]+|-inf) dBFS/.exec(summary)?.[1];
+  if (integrated === undefined || truePeak === undefined) throw new Error(`no EBU R128 summary for ${path}:\n${stderr.slice(-2000)}`);
+  return { integrated: Number(integrated), truePeak: Number(truePeak) };
+}
+
+/** The pitch of a file's (tone) audio in Hz, from its zero-crossing rate at a known sample rate. */
+export async function toneHz(path: string): Promise<number> {
+  const sampleRate = 48_000;
+  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-nostats', '-i', path, '-map', '0:a:0', '-af', `aresample=${sampleRate},astats=metadata=0`, '-f', 'null', '-']);
+  const rate = [...stderr.matchAll(/Zero crossings rate: ([\d.]+)/g)].at(-1)?.[1];
+  if (rate === undefined) throw new Error(`no astats for ${path}:\n${stderr.slice(-2000)}`);
+  return (Number(rate) * sampleRate) / 2; // a sine crosses zero twice a period
+}
+
+/** ffmpeg's one-line description of each stream of a file, e.g. "Video: mjpeg (Baseline), …". */
+export async function streams(path: string): Promise<string[]> {
+  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-i', path, '-f', 'null', '-t', '0', '-']).catch((e: { stderr: string }) => e);
+  const input = stderr.slice(stderr.indexOf('Input #0'), stderr.search(/^Output #0|^Stream mapping/m) >>> 0);
+  return [...input.matchAll(/^\s*Stream #0:\d+\S*: (.*)$/gm)].map((m) => m[1]!);
+}

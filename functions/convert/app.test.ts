@@ -72,6 +72,13 @@ describe('convert', () => {
     expect(next.type === 'dev.earshot.audio.converted' && Math.abs(next.data.durationSeconds - 3)).toBeLessThanOrEqual(0.5);
   });
 
+  it('converts with the options the upload carried', async () => {
+    const event = await uploaded(videos.good, 'trimmed.mp4');
+    const res = await appWith().request('/', delivery({ ...event, data: { ...event.data, options: { start: 0.5, end: 1.5 } } }));
+    const next = await reply(res);
+    expect(next.type === 'dev.earshot.audio.converted' && Math.abs(next.data.durationSeconds - 1)).toBeLessThanOrEqual(0.05);
+  });
+
   it('answers a redelivery with the same reply and converts nothing again', async () => {
     const event = await uploaded(videos.good);
     const app = appWith();

@@ -62,7 +62,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     jobs.extendConversion(job.id, leaseMs).catch((err: unknown) => deps.log.warn('lease not renewed', { videoId: job.id, err }));
   }, leaseMs / 3);
   try {
-    const mp3 = await convertAndStore(deps, job, conversion);
+    const mp3 = await convertAndStore(deps, job, conversion, data.options);
     await jobs.finishConversion(job.id, mp3, new Date(Date.now() + (deps.retentionMs ?? defaultRetentionMs)));
     await dropSourceVideo(deps, { ...job, status: 'converted' });
     return reply(converted(job, mp3));
@@ -79,7 +79,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   }
 }
 
-async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job: Job, conversion: string) {
+async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job: Job, conversion: string, options: Uploaded['options']) {
   const video = await media.stat('videos', job.id);
   if (!video) throw new Unconvertible('The uploaded video is no longer stored.');
   const dir = await mkdtemp(join(tmpdir(), tempPrefix));
@@ -92,8 +92,9 @@ async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job
     const progress = progressReporter((percent) => jobs.reportProgress(video.id, conversion, percent), {
       onError: (err) => log.warn('progress not recorded', { videoId: video.id, err }),
     });
-    // The title comes from the stored name, not the event's.
-    const { durationSeconds } = await transcode(input, output, { title: parse(video.filename).name }, progress.report).finally(progress.settled);
+    // The title comes from the stored name, not the event's; the options were checked with the event.
+    const wanted = { title: parse(video.filename).name, ...(options && { options }) };
+    const { durationSeconds } = await transcode(input, output, wanted, progress.report).finally(progress.settled);
     const sizeBytes = (await stat(output)).size;
     log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, ms: Math.round(performance.now() - started) });
 

@@ -164,10 +164,11 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
     // counts the file's timestamps, `-fs` the bytes written, which no header can bend.
     '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1)), '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
     ...(filters.length > 0 ? ['-filter:a', filters.join(',')] : []),
-    // Tags earshot chooses: none of the container's, no chapters, no encoder version.
+    // Tags earshot chooses: none of the container's, no chapters, no encoder version. ffmpeg
+    // owns `encoder` (TSSE: its version, or nothing with +bitexact), so earshot signs as TENC.
     '-map_metadata', '-1', '-map_chapters', '-1', '-fflags', '+bitexact', '-id3v2_version', '3',
     ...tags.flatMap(([key, value]) => ['-metadata', `${key}=${value}`]),
-    '-metadata', 'encoder=earshot',
+    '-metadata', 'encoded_by=earshot',
   ]);
   if (plan.coverAt !== undefined) {
     command.outputOptions(...[

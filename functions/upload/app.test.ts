@@ -73,6 +73,17 @@ describe('upload', () => {
     expect(res.status).toBe(202);
   });
 
+  it('puts the option fields sent before the file into video.uploaded', async () => {
+    const body = new FormData();
+    body.append('quality', '4');
+    body.append('loudness', '-16');
+    body.append('start', '0.5');
+    body.append('file', new Blob([video]), 'talk.mp4');
+    const res = await post(appWith(), body);
+    expect(res.status).toBe(202);
+    expect(emitted[0]?.data).toMatchObject({ options: { quality: 4, loudness: -16, start: 0.5 } });
+  });
+
   it('gives an absolute status URL when it knows where the download function is', async () => {
     const res = await post(appWith({ downloadUrl: new URL('https://download.example/base') }), form(['file', new Blob([video]), 'a.mp4']));
     const { videoId, statusUrl } = (await res.json()) as { videoId: string; statusUrl: string };
@@ -121,6 +132,31 @@ describe('upload', () => {
       const res = await post(appWith(), body);
       expect(res.status).toBe(400);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
+      await expectNothingNew();
+    });
+
+    it.each([
+      ['quality', '11'],
+      ['loudness', 'loud'],
+      ['colour', 'blue'],
+    ])('option %s=%s → 400 naming the field', async (field, value) => {
+      const body = new FormData();
+      body.append(field, value);
+      body.append('file', new Blob([video]), 'a.mp4');
+      const res = await post(appWith(), body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { detail: string }).detail).toContain(`"${field}"`);
+      await expectNothingNew();
+    });
+
+    it('an option field after the file → 400 naming it', async () => {
+      const body = form(['file', new Blob([video]), 'a.mp4']);
+      body.append('quality', '4');
+      const res = await post(appWith(), body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/"quality" comes after the file/);
       await expectNothingNew();
     });
 

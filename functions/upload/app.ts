@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { functionApp, type FunctionEnv } from '../../shared/app';
 import { bearerAuth, type AuthEnv, type VerifyToken } from '../../shared/auth';
+import { BadOption, parseOptionFields, type ConvertOptions } from '../../shared/convert-options';
 import { EventTypes, makeEvent } from '../../shared/events';
 import type { JobStore } from '../../shared/jobs/store';
 import type { Logger } from '../../shared/log';
 import type { MediaInfo, MediaStore } from '../../shared/media/store';
-import { Problem } from '../../shared/problem';
+import { Problem, badRequest } from '../../shared/problem';
 import type { Emit } from '../../shared/broker';
 import { uploadLimiter, type UploadLimits } from './limits';
 import { receiveOneFile } from './multipart';
@@ -45,11 +46,14 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
   app.post('/upload', bearerAuth(verify), withinLimits, async (c) => {
     const user = c.get('user');
     const videoId = randomUUID();
+    let options: ConvertOptions = {};
 
     const video = await receiveOneFile(
       c.req.raw,
       { maxFileBytes: maxUploadBytes },
       async (file): Promise<MediaInfo> => {
+        // Checked before a byte is stored: a bad option costs the client nothing but the answer.
+        options = convertOptions(file.fields, () => file.stream.resume());
         const { mediaType, stream } = await sniffMedia(file.stream);
         if (!mediaType) {
           stream.resume();
@@ -72,6 +76,7 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
       filename: video.filename,
       contentType: video.contentType,
       sizeBytes: video.length,
+      ...(Object.keys(options).length > 0 && { options }),
     });
     try {
       await emit(event);
@@ -96,6 +101,17 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
   });
 
   return app;
+}
+
+/** The form fields as conversion options; a bad one → 400 naming it (after `drop`, which lets go of the file). */
+function convertOptions(fields: ReadonlyMap<string, string>, drop: () => void): ConvertOptions {
+  try {
+    return parseOptionFields(fields);
+  } catch (err) {
+    if (!(err instanceof BadOption)) throw err;
+    drop();
+    throw badRequest(err.message);
+  }
 }
 
 const withSlash = (url: URL) => (url.href.endsWith('/') ? url : new URL(`${url.href}/`));

@@ -7,6 +7,8 @@ export interface IncomingFile {
   filename: string;
   mimeType: string;
   stream: Readable;
+  /** The text fields sent before the file part, by name. Fields after it are refused: the file is stored as it streams, so what it is stored with must come first. */
+  fields: ReadonlyMap<string, string>;
 }
 
 export interface MultipartLimits {
@@ -25,7 +27,8 @@ const unreadable = (err: Error) => badRequest(`The multipart body cannot be read
 
 /**
  * Streams the one file part of a `multipart/form-data` request into `store`, never holding it
- * whole. Zero files, several files or a malformed body → 400, over the limit → 413; whatever
+ * whole, with the text fields sent before it. Zero files, several files, a field after the file
+ * or twice, or a malformed body → 400, over the limit → 413; whatever
  * `store` kept is handed to `discard` (and awaited) before the request fails.
  *
  * No body ends the process: busboy can emit `error` more than once for one body (a malformed
@@ -83,6 +86,13 @@ export async function receiveOneFile<T>(
     source.resume();
   };
 
+  const fields = new Map<string, string>();
+  parser.on('field', (name, value) => {
+    if (stored) fail(badRequest(`The field "${name}" comes after the file; send the fields before the file part.`));
+    else if (fields.has(name)) fail(badRequest(`The field "${name}" is sent twice.`));
+    else fields.set(name, value);
+  });
+
   parser.on('file', (_field, file, info) => {
     // Our own stream in front of busboy's, so that going over the limit fails the store.
     const body = new PassThrough();
@@ -96,7 +106,7 @@ export async function receiveOneFile<T>(
     });
     file.on('error', (err: Error) => body.destroy(err)); // a truncated body errors the part too
     file.pipe(body);
-    stored = store({ filename: info.filename || 'upload', mimeType: info.mimeType, stream: body });
+    stored = store({ filename: info.filename || 'upload', mimeType: info.mimeType, stream: body, fields });
     stored.catch(() => file.resume()); // keep parsing so the request can be answered
   });
   parser.on('filesLimit', () => fail(badRequest('Send exactly one file; this request has several.')));
