@@ -40,7 +40,7 @@ const step = async (name: string, work: () => Promise<Row | Row[]>) => {
 await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
 if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
 else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
-const imageNames = ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'];
+const imageNames = ['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'];
 const images = podmanAvailable && (await imagesBuilt(imageNames));
 if (images && (await mongoReachable())) {
   const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_image_${process.pid}`;
@@ -50,7 +50,7 @@ if (images && (await mongoReachable())) {
 } else {
   rows.push({ id: 'B1', measure: 'convert in its image', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: images ? 'no MongoDB-wire server (make services)' : 'no images: make images first (buildah, podman, debootstrap; as root)' });
 }
-await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'], runs: 10 }));
+await step('B2 cold starts', () => benchColdStarts({ names: ['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'], runs: 10 }));
 await step('B3 streaming (files)', () => benchStreaming({ size: GiB, runs: 1, label: 'file store' }));
 if (await mongoReachable()) {
   const mediaUrl = `mongodb://127.0.0.1:27018/earshot_bench_${process.pid}`;

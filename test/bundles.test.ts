@@ -65,7 +65,7 @@ describe('function bundles', () => {
     }
   });
 
-  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web', 'mysql-proxy'])('%s starts from node dist/<name>.js with only its env vars and answers /healthz', async (name) => {
     const { child, url } = await startBundle(name, { DATA_DIR: dataDir, ...env[name] });
     try {
       const res = await fetch(`${url}/healthz`);
@@ -210,7 +210,7 @@ describeWithService(
       }
     });
 
-    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web', 'mysql-proxy'])(
+    it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web', 'mysql-proxy'])(
       '%s runs as the image runs it: its bundle alone, no node_modules, production settings',
       async (name) => {
         const image = await imageOf(name);

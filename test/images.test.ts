@@ -39,7 +39,7 @@ const dataPlaneUp = await dataPlaneAvailable();
 describeWithService('buildah, podman and debootstrap as root (apt-get install buildah podman debootstrap)', podmanAvailable, 'the images', () => {
   beforeAll(async () => {
     // dist/ is the test run's own build (global setup); make images would rebuild it under other suites.
-    await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: tag, FUNCTIONS: 'convert deadletter download login notify upload web' } });
+    await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: tag, FUNCTIONS: 'convert deadletter download login notify sweeper upload web' } });
     // And one the way docker builds it: the Dockerfile's own build stage (npm ci, the build) in the image.
     await promisify(execFile)('bash', ['tools/images.sh'], { env: { ...process.env, TAG: 'dockerfile', FUNCTIONS: 'login', BUNDLES: 'dockerfile' } });
   }, 1_800_000);
@@ -97,7 +97,7 @@ function contract() {
     envOf = await serviceEnv();
   });
 
-  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'upload', 'web'])(
+  it.each(['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'])(
     '%s: with only its Service\'s env, on the read-only root its manifest asks for (writable: convert\'s /tmp volume, nothing else): answers /healthz on $PORT, runs as uid 1000 (convert: with FFmpeg 7 at FFMPEG_PATH), exits 0 on SIGTERM',
     async (fn) => {
       expect(functionSpec(fn)).toMatchObject({ readOnlyRootFilesystem: true, emptyDirs: fn === 'convert' ? ['/tmp'] : [] });

@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG=${TAG:-latest}
-FUNCTIONS=${FUNCTIONS:-convert deadletter download login notify upload web mysql-proxy}
+FUNCTIONS=${FUNCTIONS:-convert deadletter download login notify sweeper upload web mysql-proxy}
 target_of() { [ "$1" = convert ] && echo convert || echo function; }
 
 builder=${BUILDER:-}

@@ -47,13 +47,15 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
     const user = c.get('user');
     const videoId = randomUUID();
     let options: ConvertOptions = {};
+    let fields: ReadonlyMap<string, string> = new Map();
 
     const video = await receiveOneFile(
       c.req.raw,
       { maxFileBytes: maxUploadBytes },
       async (file): Promise<MediaInfo> => {
-        // Checked before a byte is stored: a bad option costs the client nothing but the answer.
-        options = convertOptions(file.fields, () => file.stream.resume());
+        // Those sent before the file, checked before a byte is stored: a bad one costs nothing.
+        fields = file.fields;
+        options = convertOptions(fields, () => file.stream.resume());
         const { mediaType, stream } = await sniffMedia(file.stream);
         if (!mediaType) {
           stream.resume();
@@ -67,6 +69,13 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
       },
       (stored) => media.delete('videos', stored.id),
     );
+    // A client orders the parts as it likes: fields after the file count too, all checked again.
+    try {
+      options = convertOptions(fields, () => undefined);
+    } catch (err) {
+      await media.delete('videos', video.id);
+      throw err;
+    }
 
     // The address as the verified token gave it: notify mails this one, never an event's.
     await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename });

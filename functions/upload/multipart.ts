@@ -27,8 +27,9 @@ const unreadable = (err: Error) => badRequest(`The multipart body cannot be read
 
 /**
  * Streams the one file part of a `multipart/form-data` request into `store`, never holding it
- * whole, with the text fields sent before it. Zero files, several files, a field after the file
- * or twice, or a malformed body → 400, over the limit → 413; whatever
+ * whole. The text fields go into `fields` as they arrive: those sent before the file are there
+ * when `store` starts, the rest by the time this returns. Zero files, several files, a field sent
+ * twice, or a malformed body → 400, over the limit → 413; whatever
  * `store` kept is handed to `discard` (and awaited) before the request fails.
  *
  * No body ends the process: busboy can emit `error` more than once for one body (a malformed
@@ -88,8 +89,7 @@ export async function receiveOneFile<T>(
 
   const fields = new Map<string, string>();
   parser.on('field', (name, value) => {
-    if (stored) fail(badRequest(`The field "${name}" comes after the file; send the fields before the file part.`));
-    else if (fields.has(name)) fail(badRequest(`The field "${name}" is sent twice.`));
+    if (fields.has(name)) fail(badRequest(`The field "${name}" is sent twice.`));
     else fields.set(name, value);
   });
 
