@@ -17,11 +17,13 @@ export interface ConvertOptions {
   track?: number;
   /** Target integrated loudness in LUFS (two-pass loudnorm, -1 dBTP); absent: no normalisation. */
   loudness?: number;
+  /** A frame of the video as cover art (the default); false: none. */
+  cover?: boolean;
 }
 
 /** MPEG-1 Layer III rates (kbit/s) worth offering: below 64 stereo is poor, 320 is the top. */
 export const bitrates = [64, 96, 128, 160, 192, 256, 320] as const;
-export const optionNames = ['quality', 'bitrate', 'channels', 'start', 'end', 'track', 'loudness'] as const;
+export const optionNames = ['quality', 'bitrate', 'channels', 'start', 'end', 'track', 'loudness', 'cover'] as const;
 export type OptionName = (typeof optionNames)[number];
 
 const seconds = z.number().check(z.gte(0), z.lte(24 * 3600));
@@ -35,6 +37,7 @@ export const convertOptionsSchema = z
     end: z.optional(seconds),
     track: z.optional(z.int().check(z.gte(1), z.lte(64))),
     loudness: z.optional(z.number().check(z.gte(-70), z.lte(-5))),
+    cover: z.optional(z.boolean()),
   })
   .check(
     z.refine((o) => o.quality === undefined || o.bitrate === undefined, { message: 'quality and bitrate exclude each other', path: ['bitrate'] }),
@@ -50,6 +53,7 @@ const fieldRules: Record<OptionName, { parse: (text: string) => unknown; expects
   end: { parse: (t) => decimal(t, 24 * 3600), expects: 'seconds after start, e.g. 90' },
   track: { parse: (t) => (/^[1-9]\d?$/.test(t) && Number(t) <= 64 ? Number(t) : undefined), expects: 'an audio track number from 1' },
   loudness: { parse: (t) => (t === 'off' ? 'off' : /^-\d{1,2}(?:\.\d)?$/.test(t) && Number(t) >= -70 && Number(t) <= -5 ? Number(t) : undefined), expects: 'off, or a target in LUFS from -70 to -5, e.g. -16' },
+  cover: { parse: (t) => (t === 'on' ? true : t === 'off' ? false : undefined), expects: 'on or off' },
 };
 
 function decimal(text: string, max: number): number | undefined {

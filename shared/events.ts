@@ -1,6 +1,5 @@
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import * as z from 'zod/mini';
-import { convertOptionsSchema } from './convert-options';
 
 /** Every event earshot emits; the Trigger filters in `eventing/` name exactly these. */
 export const EventTypes = {
@@ -27,8 +26,6 @@ export const eventSchemas = {
     filename: z.string(),
     contentType: z.string(),
     sizeBytes: count,
-    /** What the uploader asked of the conversion; absent from events of earlier versions. */
-    options: z.optional(convertOptionsSchema),
   }),
   [EventTypes.audioConverted]: z.object({
     videoId: id,

@@ -4,6 +4,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { ConvertOptions } from '../../shared/convert-options';
 import { fromHttp } from '../../shared/events';
 import { memoryLogger } from '../../shared/log';
 import type { Job } from '../../shared/jobs/store';
@@ -30,10 +31,10 @@ describe('convert', () => {
   };
 
   /** Stores a video and its job the way upload does, and returns the event upload would send. */
-  const uploaded = async (path: string, filename = 'clip.mp4', ownerEmail: string | null = alice.email) => {
+  const uploaded = async (path: string, filename = 'clip.mp4', ownerEmail: string | null = alice.email, options?: ConvertOptions) => {
     const videoId = randomUUID();
     await stores.media.put('videos', videoId, { owner: alice.id, filename, contentType: 'video/mp4' }, createReadStream(path));
-    await stores.jobs.create({ id: videoId, owner: alice.id, ownerEmail: ownerEmail ?? undefined, filename });
+    await stores.jobs.create({ id: videoId, owner: alice.id, ownerEmail: ownerEmail ?? undefined, filename, options });
     return uploadedEvent({ videoId, owner: { id: alice.id, email: alice.email }, filename, contentType: 'video/mp4', sizeBytes: 1 });
   };
 
@@ -72,11 +73,12 @@ describe('convert', () => {
     expect(next.type === 'dev.earshot.audio.converted' && Math.abs(next.data.durationSeconds - 3)).toBeLessThanOrEqual(0.5);
   });
 
-  it('converts with the options the upload carried', async () => {
-    const event = await uploaded(videos.good, 'trimmed.mp4');
-    const res = await appWith().request('/', delivery({ ...event, data: { ...event.data, options: { start: 0.5, end: 1.5 } } }));
+  it('converts with the options recorded with the job, and records the track it took', async () => {
+    const event = await uploaded(videos.good, 'trimmed.mp4', alice.email, { start: 0.5, end: 1.5 });
+    const res = await appWith().request('/', delivery(event));
     const next = await reply(res);
     expect(next.type === 'dev.earshot.audio.converted' && Math.abs(next.data.durationSeconds - 1)).toBeLessThanOrEqual(0.05);
+    expect((await stores.jobs.get(event.data.videoId))?.mp3?.audioTrack).toBe(1);
   });
 
   it('answers a redelivery with the same reply and converts nothing again', async () => {

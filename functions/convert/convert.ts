@@ -62,7 +62,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
     jobs.extendConversion(job.id, leaseMs).catch((err: unknown) => deps.log.warn('lease not renewed', { videoId: job.id, err }));
   }, leaseMs / 3);
   try {
-    const mp3 = await convertAndStore(deps, job, conversion, data.options);
+    const mp3 = await convertAndStore(deps, job, conversion);
     await jobs.finishConversion(job.id, mp3, new Date(Date.now() + (deps.retentionMs ?? defaultRetentionMs)));
     await dropSourceVideo(deps, { ...job, status: 'converted' });
     return reply(converted(job, mp3));
@@ -79,7 +79,7 @@ export async function convertVideo(deps: ConvertDeps, data: Uploaded): Promise<O
   }
 }
 
-async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job: Job, conversion: string, options: Uploaded['options']) {
+async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job: Job, conversion: string): Promise<Mp3Result> {
   const video = await media.stat('videos', job.id);
   if (!video) throw new Unconvertible('The uploaded video is no longer stored.');
   const dir = await mkdtemp(join(tmpdir(), tempPrefix));
@@ -92,11 +92,11 @@ async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job
     const progress = progressReporter((percent) => jobs.reportProgress(video.id, conversion, percent), {
       onError: (err) => log.warn('progress not recorded', { videoId: video.id, err }),
     });
-    // The title comes from the stored name, not the event's; the options were checked with the event.
-    const wanted = { title: parse(video.filename).name, ...(options && { options }) };
-    const { durationSeconds } = await transcode(input, output, wanted, progress.report).finally(progress.settled);
+    // The title comes from the stored name and the options from the job, as upload checked them: not the event's.
+    const wanted = { title: parse(video.filename).name, ...(job.options && { options: job.options }) };
+    const { durationSeconds, audioTrack } = await transcode(input, output, wanted, progress.report).finally(progress.settled);
     const sizeBytes = (await stat(output)).size;
-    log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, ms: Math.round(performance.now() - started) });
+    log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, audioTrack, ms: Math.round(performance.now() - started) });
 
     const filename = mp3Name(video.filename);
     // The MP3 takes the video's id: "does an MP3 exist for this video" is one lookup.
@@ -106,7 +106,7 @@ async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job
     } catch (err) {
       if (!(err instanceof MediaExists)) throw err; // an earlier attempt stored it whole
     }
-    return { id: video.id, durationSeconds, sizeBytes };
+    return { id: video.id, durationSeconds, sizeBytes, audioTrack };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

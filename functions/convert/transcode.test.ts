@@ -97,6 +97,10 @@ describe('mp3Transcoder', () => {
     const plain = join(dir, 'no-cover.mp3');
     await transcoder({ coverArt: false })(video, plain);
     expect((await streams(plain)).filter((s) => s.startsWith('Video:'))).toEqual([]);
+    const unasked = join(dir, 'cover-off.mp3');
+    await transcoder()(video, unasked, { options: { cover: false } });
+    expect((await streams(unasked)).filter((s) => s.startsWith('Video:'))).toEqual([]);
+    expect(id3Tag(await readFile(unasked)).includes('APIC')).toBe(false);
   });
 
   it('converts the track asked for, else the default one, and says which', async () => {

@@ -117,7 +117,7 @@ export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<Transcode
   };
   const start = asked.start;
   const length = asked.end !== undefined ? asked.end - (start ?? 0) : undefined;
-  const coverAt = options.coverArt !== false && dump.hasVideo ? (start ?? 0) + ((length ?? dump.durationSeconds ?? 0) * 0.1) : undefined;
+  const coverAt = options.coverArt !== false && asked.cover !== false && dump.hasVideo ? (start ?? 0) + ((length ?? dump.durationSeconds ?? 0) * 0.1) : undefined;
   return {
     tags,
     audioStream,

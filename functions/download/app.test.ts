@@ -138,6 +138,15 @@ describe('download', () => {
     });
   });
 
+  it('shows the options the upload asked for and the audio track the MP3 was made from', async () => {
+    const other = randomUUID();
+    await stores.jobs.create({ id: other, owner: alice.id, filename: 'two tracks.mkv', options: { track: 2, channels: 'mono', cover: false } });
+    await stores.jobs.startConversion(other, 60_000);
+    await stores.jobs.finishConversion(other, { id: other, durationSeconds: 3, sizeBytes: 100, audioTrack: 2 });
+    const body = await (await get(`/jobs/${other}`)).json();
+    expect(body).toMatchObject({ options: { track: 2, channels: 'mono', cover: false }, mp3: { id: other, audioTrack: 2 } });
+  });
+
   describe('signed links', () => {
     const open = (path: string, headers: Record<string, string> = {}, method = 'GET') => app.request(path, { method, headers });
     const signed = async (mp3 = id, now = new Date()) => `/download/${mp3}?sig=${(await links.sign(mp3, now)).token}`;

@@ -107,15 +107,6 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
   /** The original system's form. */
   app.get('/download', (c) => serveMp3(c, c.req.query('fid'), owned(c)));
 
-  /** The owner removes a job with its MP3 and video; anyone else learns nothing (404). */
-  app.delete('/jobs/:id', async (c) => {
-    const job = await ownedJob(jobs, c.req.param('id'), c.get('user').id);
-    if (!job) throw notFound('No such job.');
-    await removeJob(media, jobs, job);
-    log.info('job removed', { videoId: job.id });
-    return c.body(null, 204);
-  });
-
   const view = async (job: Job) => jobView(job, job.mp3 && (await links.sign(job.mp3.id)));
 
   app.get('/jobs/:id', async (c) => {
@@ -123,6 +114,14 @@ export function createApp({ media, jobs, verify, links, log, events = streamDefa
     if (!job) throw notFound('No such job.');
     c.header('cache-control', 'no-store');
     return c.json(await view(job));
+  });
+  /** The owner removes a job with its MP3 and video; anyone else learns nothing (404). */
+  app.delete('/jobs/:id', async (c) => {
+    const job = await ownedJob(jobs, c.req.param('id'), c.get('user').id);
+    if (!job) throw notFound('No such job.');
+    await removeJob(media, jobs, job);
+    log.info('job removed', { videoId: job.id });
+    return c.body(null, 204);
   });
   app.route('/', jobList(jobs, view));
   app.route('/', jobEvents(jobs, view, events));
@@ -149,7 +148,8 @@ function jobView(job: Job, link: SignedLink | undefined) {
     filename: job.filename,
     createdAt: job.createdAt.toISOString(),
     updatedAt: job.updatedAt.toISOString(),
-    ...(job.mp3 && { mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes } }),
+    ...(job.options && { options: job.options }),
+    ...(job.mp3 && { mp3: { id: job.mp3.id, durationSeconds: job.mp3.durationSeconds, sizeBytes: job.mp3.sizeBytes, ...(job.mp3.audioTrack && { audioTrack: job.mp3.audioTrack }) } }),
     ...(job.expiresAt && { expiresAt: job.expiresAt.toISOString() }),
     ...(job.mp3 && hasExpired(job) && { expired: true }),
     ...(downloadable && { downloadUrl: `/download/${job.mp3!.id}` }),

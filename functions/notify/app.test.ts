@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EventTypes, makeEvent } from '../../shared/events';
-import { generateLinkKey, linkSigner, type Links } from '../../shared/links';
+import { generateLinkKey, linkSigner, shownTime, type Links } from '../../shared/links';
 import { memoryLogger } from '../../shared/log';
 import type { Stores } from '../../shared/stores';
 import { delivery } from '../../test/events';
@@ -19,8 +19,8 @@ describe('notify', () => {
   let links: Links;
   const log = memoryLogger();
 
-  const appWith = (mailer: Mailer = outboxMailer(outbox, log)) =>
-    createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl'), links });
+  const appWith = (mailer: Mailer = outboxMailer(outbox, log), keepSourceVideos = false) =>
+    createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 60_000, from: 'earshot <no-reply@earshot.test>', downloadUrl: new URL('https://earshot.test/dl'), links, keepSourceVideos });
 
   /** A job as convert leaves it: converted with its MP3 recorded, or failed with its reason. */
   const newJob = async ({ status = 'converted', filename = 'talk.mp4', withEmail = true, expiresAt = undefined as Date | undefined } = {}) => {
@@ -76,6 +76,17 @@ describe('notify', () => {
     expect((await appWith().request('/', delivery(converted(id)))).status).toBe(200);
     const [mail] = await mailsFor(id);
     expect(mail!.text).toContain('earshot keeps the MP3 until 2031-02-03 04:05 UTC, then deletes it');
+    expect(mail!.text).toContain('The video you uploaded has been deleted; only the MP3 is kept.');
+  });
+
+  it('never promises the link past the MP3\'s deletion, and says when the video is kept', async () => {
+    const soon = new Date(Date.now() + 24 * 3600 * 1000);
+    const id = await newJob({ expiresAt: soon });
+    expect((await appWith(undefined, true).request('/', delivery(converted(id)))).status).toBe(200);
+    const [mail] = await mailsFor(id);
+    expect(mail!.text).toContain(`The link works until ${shownTime(soon)}, for anyone who has it: earshot deletes the MP3 then`);
+    expect(mail!.text).not.toMatch(/keeps the MP3 until/);
+    expect(mail!.text).toContain('earshot keeps the video you uploaded until you delete the job.');
   });
 
   it('tells the owner of a failed upload that its file was deleted', async () => {

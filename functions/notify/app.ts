@@ -2,20 +2,13 @@ import { bodyLimit } from 'hono/body-limit';
 import { functionApp } from '../../shared/app';
 import { EventTypes } from '../../shared/events';
 import { Problem } from '../../shared/problem';
-import type { Links } from '../../shared/links';
 import { receiveEvent } from '../../shared/receive';
 import { MailUnavailable } from './mail/mailer';
 import { settledJobFor } from './match';
-import { composeEmail } from './message';
+import { composeEmail, type EmailSettings } from './message';
 import { notifyOwner, type NotifyDeps } from './notify';
 
-export interface NotifyAppDeps extends NotifyDeps {
-  from: string;
-  /** Where users reach the download function; the email links there. */
-  downloadUrl: URL;
-  /** Signs the email's link. */
-  links: Links;
-}
+export interface NotifyAppDeps extends NotifyDeps, EmailSettings {}
 
 export function createApp(deps: NotifyAppDeps) {
   const app = functionApp(deps.log);
@@ -40,7 +33,7 @@ export function createApp(deps: NotifyAppDeps) {
     }
     let outcome;
     try {
-      outcome = await notifyOwner(deps, await composeEmail(job, job.ownerEmail, deps.from, deps.downloadUrl, deps.links));
+      outcome = await notifyOwner(deps, await composeEmail(job, job.ownerEmail, deps));
     } catch (err) {
       if (!(err instanceof MailUnavailable)) throw err;
       deps.log.warn('mail unavailable; the broker will retry', { eventId: event.id, err });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { envReader } from '../../shared/config';
 import { runFunction } from '../../shared/serve';
-import { dataDir, links, mediaUrl } from '../../shared/settings';
+import { dataDir, keepSourceVideos, links, mediaUrl } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
 import { outboxMailer } from './mail/outbox';
@@ -20,6 +20,6 @@ await runFunction('notify', async (env, log) => {
   const downloadUrl = read.url('DOWNLOAD_URL', undefined, ['http:', 'https:']);
   const stores = await openStores(mediaUrl(read));
 
-  const app = createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 5 * 60_000, from, downloadUrl, links: await links(read) });
+  const app = createApp({ jobs: stores.jobs, mailer, log, claimStaleMs: 5 * 60_000, from, downloadUrl, links: await links(read), keepSourceVideos: keepSourceVideos(read) });
   return { fetch: app.fetch, close: stores.close };
 });

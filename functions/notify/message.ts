@@ -8,7 +8,17 @@ import type { SettledJob } from './match';
  * The one email a job gets: a signed link to its MP3, which opens without a login until it
  * expires, or why there is none. Everything in it is the job's.
  */
-export async function composeEmail(job: SettledJob, to: string, from: string, downloadUrl: URL, links: Links, now = new Date()): Promise<Email> {
+export interface EmailSettings {
+  from: string;
+  /** Where users reach the download function; the email links there. */
+  downloadUrl: URL;
+  /** Signs the email's link. */
+  links: Links;
+  /** Whether convert keeps the uploaded video once converted (`KEEP_SOURCE_VIDEOS`): the email says which. */
+  keepSourceVideos?: boolean;
+}
+
+export async function composeEmail(job: SettledJob, to: string, { from, downloadUrl, links, keepSourceVideos }: EmailSettings, now = new Date()): Promise<Email> {
   // The filename is the uploader's text and goes into the subject: no controls, no bidi tricks.
   const mp3Filename = mp3Name(displayText(job.filename));
   if (job.status === 'converted') {
@@ -24,8 +34,8 @@ export async function composeEmail(job: SettledJob, to: string, from: string, do
         `Your video is now an MP3: ${mp3Filename} (${clock(durationSeconds)}, ${megabytes(sizeBytes)}).`,
         '',
         `Download it, no login needed: ${link}`,
-        `The link works until ${shownTime(expiresAt)}, for anyone who has it. After that, log in to earshot for a fresh one.`,
-        ...(job.expiresAt ? [`earshot keeps the MP3 until ${shownTime(job.expiresAt)}, then deletes it: download it before then.`] : []),
+        ...kept(expiresAt, job.expiresAt),
+        keepSourceVideos ? 'earshot keeps the video you uploaded until you delete the job.' : 'The video you uploaded has been deleted; only the MP3 is kept.',
         '',
         `mp3 file_id: ${mp3Id} is now ready!`,
         '',
@@ -49,6 +59,18 @@ export async function composeEmail(job: SettledJob, to: string, from: string, do
       '-- earshot',
     ].join('\n'),
   };
+}
+
+/** The link's end and the MP3's: a link never promised past the MP3's deletion. */
+function kept(linkExpiresAt: Date, mp3ExpiresAt: Date | undefined): string[] {
+  if (!mp3ExpiresAt) return [`The link works until ${shownTime(linkExpiresAt)}, for anyone who has it. After that, log in to earshot for a fresh one.`];
+  if (mp3ExpiresAt <= linkExpiresAt) {
+    return [`The link works until ${shownTime(mp3ExpiresAt)}, for anyone who has it: earshot deletes the MP3 then, so download it before.`];
+  }
+  return [
+    `The link works until ${shownTime(linkExpiresAt)}, for anyone who has it. After that, log in to earshot for a fresh one.`,
+    `earshot keeps the MP3 until ${shownTime(mp3ExpiresAt)}, then deletes it: download it before then.`,
+  ];
 }
 
 const clock = (seconds: number) => {

@@ -29,6 +29,16 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       expect(await jobs.get(id)).not.toHaveProperty('ownerEmail');
     });
 
+    it('keeps the conversion options asked for, and none when none were', async () => {
+      const asked = randomUUID();
+      const options = { bitrate: 192 as const, channels: 'mono' as const, start: 1.5, end: 90, track: 2, loudness: -16, cover: false };
+      await jobs.create({ id: asked, owner: 'owner-1', filename: 'clip.mp4', options });
+      expect((await jobs.get(asked))?.options).toEqual(options);
+      const plain = randomUUID();
+      await jobs.create({ id: plain, owner: 'owner-1', filename: 'clip.mp4', options: {} });
+      expect(await jobs.get(plain)).not.toHaveProperty('options');
+    });
+
     it('counts an owner\'s uploads since a time, those in flight, and the oldest', async () => {
       const owner = `counted-${randomUUID()}`;
       const create = async () => (await jobs.create({ id: randomUUID(), owner, ownerEmail: 'c@example.com', filename: 'a.mp4' })).id;
@@ -83,7 +93,15 @@ export function jobStoreContract(name: string, open: () => Promise<JobStore>): v
       await jobs.startConversion(id, 60_000);
       await jobs.finishConversion(id, mp3(id));
       expect(await jobs.get(id)).toMatchObject({ status: 'converted', mp3: mp3(id) });
+      expect((await jobs.get(id))?.mp3).not.toHaveProperty('audioTrack');
       expect(await jobs.startConversion(id, 60_000)).toBeNull();
+    });
+
+    it('records which audio track the MP3 was made from', async () => {
+      const id = await newJob();
+      await jobs.startConversion(id, 60_000);
+      await jobs.finishConversion(id, { ...mp3(id), audioTrack: 3 });
+      expect((await jobs.get(id))?.mp3).toEqual({ ...mp3(id), audioTrack: 3 });
     });
 
     it('records why a conversion failed', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Collection, Db, UpdateFilter } from 'mongodb';
+import type { ConvertOptions } from '../convert-options';
 import type { Job, JobPosition, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, Progress, Transition, UploadCounts } from './store';
 
 interface JobDocument {
@@ -8,6 +9,8 @@ interface JobDocument {
   /** Absent on documents written before it was kept. */
   ownerEmail?: string | null;
   filename: string;
+  /** Absent when nothing was asked, and on documents written before options were kept. */
+  options?: ConvertOptions;
   status: JobStatus;
   createdAt: Date;
   updatedAt: Date;
@@ -60,6 +63,7 @@ export class MongoJobStore implements JobStore {
       owner: job.owner,
       ownerEmail: job.ownerEmail ?? null,
       filename: job.filename,
+      ...(job.options && Object.keys(job.options).length > 0 && { options: job.options }),
       status: 'uploaded',
       createdAt: now,
       updatedAt: now,
@@ -293,6 +297,7 @@ function toJob(doc: JobDocument): Job {
     owner: doc.owner,
     ...(doc.ownerEmail && { ownerEmail: doc.ownerEmail }),
     filename: doc.filename,
+    ...(doc.options && { options: doc.options }),
     status: doc.status,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,

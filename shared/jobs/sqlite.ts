@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { ConvertOptions } from '../convert-options';
 import type { Job, JobPosition, JobStatus, JobStore, Mp3Result, NewJob, NotificationClaim, Transition, UploadCounts } from './store';
 
 interface Row {
@@ -7,12 +8,15 @@ interface Row {
   owner: string;
   owner_email: string | null;
   filename: string;
+  /** JSON of the conversion options asked for, or null. */
+  options: string | null;
   status: JobStatus;
   created_at: number;
   updated_at: number;
   mp3_id: string | null;
   duration_seconds: number | null;
   size_bytes: number | null;
+  audio_track: number | null;
   failure: string | null;
   notify_state: 'sending' | 'sent' | null;
   revision: number;
@@ -46,7 +50,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   percent INTEGER,
   percent_revision INTEGER,
   expires_at INTEGER,
-  expired INTEGER
+  expired INTEGER,
+  options TEXT,
+  audio_track INTEGER
 )`;
 
 /** Columns added since the first version, as `ALTER TABLE … ADD COLUMN` takes them. */
@@ -59,6 +65,8 @@ const added: Record<string, string> = {
   percent_revision: 'INTEGER',
   expires_at: 'INTEGER',
   expired: 'INTEGER',
+  options: 'TEXT',
+  audio_track: 'INTEGER',
 };
 
 /**
@@ -110,10 +118,10 @@ export class SqliteJobStore implements JobStore {
     const now = Date.now();
     (await this.db())
       .prepare(
-        `INSERT INTO jobs (id, owner, owner_email, filename, status, created_at, updated_at, revision, transitions)
-         VALUES (?, ?, ?, ?, 'uploaded', ?, ?, 1, json_array(json_object('status', 'uploaded', 'revision', 1, 'at', ?)))`,
+        `INSERT INTO jobs (id, owner, owner_email, filename, options, status, created_at, updated_at, revision, transitions)
+         VALUES (?, ?, ?, ?, ?, 'uploaded', ?, ?, 1, json_array(json_object('status', 'uploaded', 'revision', 1, 'at', ?)))`,
       )
-      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, now, now, now);
+      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, asked(job.options), now, now, now);
     return (await this.get(job.id))!;
   }
 
@@ -172,10 +180,11 @@ export class SqliteJobStore implements JobStore {
   }
 
   async finishConversion(id: string, mp3: Mp3Result, expiresAt?: Date): Promise<void> {
-    await this.settle(id, 'converted', 'mp3_id = ?, duration_seconds = ?, size_bytes = ?, expires_at = ?', [
+    await this.settle(id, 'converted', 'mp3_id = ?, duration_seconds = ?, size_bytes = ?, audio_track = ?, expires_at = ?', [
       mp3.id,
       mp3.durationSeconds,
       mp3.sizeBytes,
+      mp3.audioTrack ?? null,
       expiresAt?.getTime() ?? null,
     ]);
   }
@@ -250,11 +259,17 @@ function toJob(row: Row): Job {
     owner: row.owner,
     ...(row.owner_email !== null && { ownerEmail: row.owner_email }),
     filename: row.filename,
+    ...(row.options !== null && { options: JSON.parse(row.options) as ConvertOptions }),
     status: row.status,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     ...(row.mp3_id !== null && {
-      mp3: { id: row.mp3_id, durationSeconds: row.duration_seconds ?? 0, sizeBytes: row.size_bytes ?? 0 },
+      mp3: {
+        id: row.mp3_id,
+        durationSeconds: row.duration_seconds ?? 0,
+        sizeBytes: row.size_bytes ?? 0,
+        ...(row.audio_track !== null && { audioTrack: row.audio_track }),
+      },
     }),
     ...(row.failure !== null && { failure: row.failure }),
     ...(row.expires_at !== null && { expiresAt: new Date(row.expires_at) }),
@@ -266,3 +281,5 @@ function toJob(row: Row): Job {
     ...(row.percent !== null && { progress: { percent: row.percent, revision: row.percent_revision ?? row.revision } }),
   };
 }
+
+const asked = (options: ConvertOptions | undefined): string | null => (options && Object.keys(options).length > 0 ? JSON.stringify(options) : null);

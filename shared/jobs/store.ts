@@ -1,3 +1,5 @@
+import type { ConvertOptions } from '../convert-options';
+
 /** uploaded → converting → converted | failed; a retry goes converting → uploaded → converting. */
 export type JobStatus = 'uploaded' | 'converting' | 'converted' | 'failed';
 
@@ -24,6 +26,8 @@ export interface Mp3Result {
   id: string;
   durationSeconds: number;
   sizeBytes: number;
+  /** The source's audio track that was converted, counted from 1; absent on jobs converted before it was kept. */
+  audioTrack?: number;
 }
 
 export interface Job {
@@ -35,6 +39,8 @@ export interface Job {
    */
   ownerEmail?: string;
   filename: string;
+  /** What the uploader asked of the conversion; absent when nothing was asked. */
+  options?: ConvertOptions;
   status: JobStatus;
   createdAt: Date;
   updatedAt: Date;
@@ -68,6 +74,7 @@ export interface NewJob {
   /** Upload always gives it; without one the job is converted but nobody is mailed. */
   ownerEmail?: string;
   filename: string;
+  options?: ConvertOptions;
 }
 
 /** One owner's jobs created since a given time: what per-user upload limits are checked against. */
