@@ -1,5 +1,6 @@
 /** Real media made with ffmpeg, for tests. */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -146,4 +147,19 @@ export async function streams(path: string): Promise<string[]> {
   const { stderr } = await run(ffmpegPath, ['-hide_banner', '-i', path, '-f', 'null', '-t', '0', '-']).catch((e: { stderr: string }) => e);
   const input = stderr.slice(stderr.indexOf('Input #0'), stderr.search(/^Output #0|^Stream mapping/m) >>> 0);
   return [...input.matchAll(/^\s*Stream #0:\d+\S*: (.*)$/gm)].map((m) => m[1]!);
+}
+
+/** Debian's ffprobe (the npm ffmpeg ships none): reads files back with another tool than the one that wrote them. */
+export const ffprobePath = ['/usr/bin/ffprobe', '/usr/local/bin/ffprobe'].find((p) => existsSync(p));
+
+export interface Probed {
+  format: { format_name: string; duration?: string; tags?: Record<string, string> };
+  streams: { codec_type: string; codec_name: string; channels?: number; disposition?: { attached_pic?: number } }[];
+}
+
+/** A file's container, tags and streams as ffprobe reports them. */
+export async function ffprobe(path: string): Promise<Probed> {
+  if (!ffprobePath) throw new Error('no ffprobe');
+  const { stdout } = await run(ffprobePath, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path]);
+  return JSON.parse(stdout) as Probed;
 }

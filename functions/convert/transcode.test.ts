@@ -9,6 +9,8 @@ import {
   declareFlacSeconds,
   decodedSeconds,
   ffmpegPath,
+  ffprobe,
+  ffprobePath,
   loudness,
   makeLoudSurround,
   makeSilence,
@@ -18,6 +20,7 @@ import {
   streams,
   toneHz,
 } from '../../test/media';
+import { describeWithService } from '../../test/services';
 import { tempDir } from '../../test/support';
 import { Unconvertible, clock, mp3Transcoder, outputBound, progressSeconds } from './transcode';
 
@@ -222,6 +225,32 @@ describe('clock', () => {
     expect([clock(14_400), clock(36_000), clock(61.9), clock(360_000)]).toEqual(['4:00:00', '10:00:00', '0:01:01', '100:00:00']);
   });
 });
+
+describeWithService('ffprobe', ffprobePath !== undefined, 'MP3s as ffprobe reads them back', () => {
+  const transcode = mp3Transcoder({ ffmpegPath, quality: 2, timeoutSeconds: 60 });
+
+  it('finds the tags earshot chose, its cover picture, and nothing of the source\'s container', async () => {
+    const dir = await tempDir();
+    const source = await makeVideo(join(dir, 'in.mp4'), { seconds: 2, tags: { title: 'A talk', artist: 'Someone', album: 'Talks', date: '2026' }, chapters: 2 });
+    const out = join(dir, 'out.mp3');
+    await transcode(source, out, { title: 'file name' });
+    const { format, streams } = await ffprobe(out);
+    expect(format.format_name).toBe('mp3');
+    expect(format.tags).toEqual({ title: 'A talk', artist: 'Someone', album: 'Talks', date: '2026', encoded_by: 'earshot' });
+    expect(streams.map((s) => [s.codec_type, s.codec_name, s.disposition?.attached_pic])).toEqual([['audio', 'mp3', 0], ['video', 'mjpeg', 1]]);
+  });
+
+  it('finds one channel after channels=mono, the trimmed length, and no picture after cover=off', async () => {
+    const dir = await tempDir();
+    const source = await makeVideo(join(dir, 'in.mp4'), { seconds: 4 });
+    const out = join(dir, 'out.mp3');
+    await transcode(source, out, { options: { channels: 'mono', start: 1, end: 2.5, cover: false } });
+    const { format, streams } = await ffprobe(out);
+    expect(streams).toHaveLength(1);
+    expect(streams[0]).toMatchObject({ codec_type: 'audio', codec_name: 'mp3', channels: 1 });
+    expect(Math.abs(Number(format.duration) - 1.5)).toBeLessThanOrEqual(0.05);
+  });
+}, "apt-get install ffmpeg (Debian's ffmpeg package has ffprobe)");
 
 describe('outputBound', () => {
   it('holds the cap (plus the second -t allows) at 320 kbit/s, the top rate of any LAME frame', () => {
