@@ -134,6 +134,13 @@ describe('mp3Transcoder', () => {
     expect(Math.abs(durationSeconds - 1.5)).toBeLessThanOrEqual(0.05);
   });
 
+  it('refuses a start at or past the end of the audio, saying how long the audio is', async () => {
+    const out = join(dir, 'past-end.mp3');
+    const refused = await transcoder()(video, out, { options: { start: 4.5 } }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(Unconvertible);
+    expect((refused as Unconvertible).reason).toBe('The audio is 0:00:04 long: it cannot start at 4.5 seconds.');
+  });
+
   it('normalises loudness to the target asked for, to within 1 LU, peaks under -1 dBTP', async () => {
     const quiet = await makeVideo(join(dir, 'quiet.mp4'), { seconds: 6 }); // a sine at 1/8 of full scale: about -21 LUFS
     expect(Math.abs((await loudness(quiet)).integrated + 16)).toBeGreaterThan(3);

@@ -116,6 +116,9 @@ export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<Transcode
     comment: tag('comment'),
   };
   const start = asked.start;
+  if (start !== undefined && dump.durationSeconds !== undefined && start >= dump.durationSeconds) {
+    throw new Unconvertible(`The audio is ${clock(Math.round(dump.durationSeconds))} long: it cannot start at ${start} seconds.`);
+  }
   const length = asked.end !== undefined ? asked.end - (start ?? 0) : undefined;
   const coverAt = options.coverArt !== false && asked.cover !== false && dump.hasVideo ? (start ?? 0) + ((length ?? dump.durationSeconds ?? 0) * 0.1) : undefined;
   return {
