@@ -24,7 +24,8 @@ export async function benchConvert({ seconds, runs, ffmpegPath, label }: { secon
   try {
     const stores = await openStores(pathToFileURL(join(dir, 'store')));
     const options = { ffmpegPath, quality: 2, timeoutSeconds: 3600 };
-    const app = createApp({ ...stores, transcode: mp3Transcoder(options), leaseMs: 60_000, log: createLogger({}, { level: 'silent' }) });
+    // Errors only: a failed conversion says why.
+    const app = createApp({ ...stores, transcode: mp3Transcoder(options), leaseMs: 60_000, log: createLogger({}, { level: 'error' }) });
 
     // The same plan convert makes for this upload (tags, cover), probed once outside the timing:
     // the baseline is the ffmpeg command convert runs, so the ratio is convert's own overhead.

@@ -45,6 +45,7 @@ const variants = [
   'GET /download/{id} 304 (signed link)',
   'GET /download/{id} 404 (signed link, changed)',
   'GET /download/{id} 410 (an expired MP3)',
+  'POST /upload 413 (over the storage quota)',
 ];
 const documentedAs = (key: string) => key.split(' ').slice(0, 3).join(' ');
 
@@ -124,6 +125,7 @@ describe('OpenAPI document', () => {
       'POST /upload 400': () => upload(form(new Blob([video]), new Blob([video]))),
       'POST /upload 401': () => apps.upload.request('/upload', { method: 'POST', body: form(new Blob([video])) }),
       'POST /upload 413': () => upload(form(new Blob([video, new Uint8Array(300_000)]))),
+      'POST /upload 413 (over the storage quota)': () => upload(form(new Blob([video])), uploadApp({ ...uploadDeps, quotaBytes: 1 })),
       'POST /upload 415': () => upload(form(new Blob(['plain text, not a video'.repeat(100)]))),
       // alice has uploaded already today; this upload app allows one a day.
       'POST /upload 429': () => upload(form(new Blob([video])), uploadApp({ ...uploadDeps, limits: { inFlight: 100, perDay: 1 } })),

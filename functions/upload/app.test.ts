@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { EarshotEvent } from '../../shared/events';
 import { memoryLogger } from '../../shared/log';
@@ -9,6 +10,7 @@ import { makeVideo } from '../../test/media';
 import { fileStores, storedFiles } from '../../test/stores';
 import { alice, badTokens, tempDir, testKeys, type TestKeys } from '../../test/support';
 import { createApp, type UploadDeps } from './app';
+import { formatBytes } from './quota';
 
 describe('upload', () => {
   let dir: string;
@@ -73,7 +75,7 @@ describe('upload', () => {
     expect(res.status).toBe(202);
   });
 
-  it('puts the option fields sent before the file into video.uploaded', async () => {
+  it('records the option fields sent before the file with the job', async () => {
     const body = new FormData();
     body.append('quality', '4');
     body.append('loudness', '-16');
@@ -81,7 +83,8 @@ describe('upload', () => {
     body.append('file', new Blob([video]), 'talk.mp4');
     const res = await post(appWith(), body);
     expect(res.status).toBe(202);
-    expect(emitted[0]?.data).toMatchObject({ options: { quality: 4, loudness: -16, start: 0.5 } });
+    const { videoId } = (await res.json()) as { videoId: string };
+    expect((await stores.jobs.get(videoId))?.options).toEqual({ quality: 4, loudness: -16, start: 0.5 });
   });
 
   it('takes option fields after the file too (a client orders the parts as it likes)', async () => {
@@ -91,7 +94,8 @@ describe('upload', () => {
     body.append('quality', '4');
     const res = await post(appWith(), body);
     expect(res.status).toBe(202);
-    expect(emitted[0]?.data).toMatchObject({ options: { quality: 4, loudness: -16 } });
+    const { videoId } = (await res.json()) as { videoId: string };
+    expect((await stores.jobs.get(videoId))?.options).toEqual({ quality: 4, loudness: -16 });
   });
 
   it('gives an absolute status URL when it knows where the download function is', async () => {
@@ -310,6 +314,136 @@ describe('upload', () => {
       const statuses = await Promise.all(Array.from({ length: 6 }, async () => (await postAs(app, as)).status));
       expect(statuses.sort()).toEqual([202, 202, 429, 429, 429, 429]);
       expect(await stores.jobs.countUploads(user.id, new Date(0))).toMatchObject({ total: 2, inFlight: 2 });
+    });
+  });
+
+  describe('storage quota', () => {
+    type QuotaProblem = { status: number; detail: string; storedBytes: number; quotaBytes: number };
+    /** A user of their own per test, so what they store starts at zero. */
+    const stranger = async () => {
+      const user = { id: `user-${randomUUID()}`, email: `${randomUUID()}@example.com`, role: 'user' as const };
+      return { user, token: await keys.tokenFor(user) };
+    };
+    const upload = (app: ReturnType<typeof createApp>, as: string, init: { body: BodyInit; headers?: Record<string, string> }) =>
+      app.request('/upload', { method: 'POST', duplex: 'half', ...init, headers: { authorization: `Bearer ${as}`, ...init.headers } } as RequestInit);
+    const videoForm = () => form(['file', new Blob([video]), 'a.mp4']);
+    /** The form as a stream with no Content-Length (sent chunked): only streaming can find its size. */
+    const chunked = () => {
+      const res = new Response(videoForm());
+      return { body: res.body!, headers: { 'content-type': res.headers.get('content-type')! } };
+    };
+    /** A body that records whether anyone read it, and never ends. */
+    const untouched = () => {
+      const read = { pulled: false };
+      const body = new ReadableStream({ pull: () => void (read.pulled = true) }, { highWaterMark: 0 });
+      return { read, body };
+    };
+    /** A user who stores one video (`video.length` bytes, put straight into the store), and an app with `quotaBytes`. */
+    const storing = async (quotaBytes: number) => {
+      const { user, token: as } = await stranger();
+      const videoId = randomUUID();
+      await stores.media.put('videos', videoId, { owner: user.id, filename: 'kept.mp4', contentType: 'video/mp4' }, Readable.from([video]));
+      expect(await stores.media.storedBytes(user.id)).toBe(video.length);
+      return { user, as, app: appWith({ quotaBytes }), videoId, files: await storedFiles(dir) };
+    };
+    /** Nothing stored, no job, no event: what every refusal must leave. */
+    const expectNothingKept = async (user: { id: string }, files: string[]) => {
+      expect(await stores.media.storedBytes(user.id)).toBe(video.length);
+      expect(await storedFiles(dir)).toEqual(files);
+      expect((await stores.jobs.countUploads(user.id, new Date(0))).total).toBe(0);
+      expect(emitted).toEqual([]);
+    };
+    const expectQuotaProblem = async (res: Response, quotaBytes: number, detail: RegExp) => {
+      expect(res.status).toBe(413);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      const problem = (await res.json()) as QuotaProblem;
+      expect(problem).toMatchObject({ status: 413, storedBytes: video.length, quotaBytes });
+      expect(problem.detail).toMatch(detail);
+      expect(problem.detail).toMatch(/; delete a job \(DELETE \/jobs\/\{id\}\) or wait until MP3s expire\. Nothing was stored\.$/);
+      return problem;
+    };
+    const lastQuotaLog = () => log.lines.findLast((l) => l.msg === 'upload quota reached');
+
+    it('takes uploads that fit under the quota (202)', async () => {
+      const { user, token: as } = await stranger();
+      const app = appWith({ quotaBytes: 3 * video.length });
+      expect((await upload(app, as, { body: videoForm() })).status).toBe(202);
+      expect((await upload(app, as, chunked())).status).toBe(202);
+      expect(await stores.media.storedBytes(user.id)).toBe(2 * video.length);
+    });
+
+    it('refuses a user at the quota (or over it) before reading the body: 413 problem+json in words and bytes, nothing stored, no job', async () => {
+      const quotaBytes = video.length;
+      const { user, as, app, files } = await storing(quotaBytes);
+      const { read, body } = untouched();
+      const res = await upload(app, as, { body, headers: { 'content-type': 'multipart/form-data; boundary=x' } });
+      const problem = await expectQuotaProblem(res, quotaBytes, /^You store \S+ \S+ of your \S+ \S+ quota;/);
+      expect(problem.detail).toContain(`You store ${formatBytes(video.length)} of your ${formatBytes(quotaBytes)} quota`);
+      expect(read.pulled).toBe(false);
+      await expectNothingKept(user, files);
+      expect(lastQuotaLog()).toMatchObject({ level: 'warn', userId: user.id, storedBytes: video.length, quotaBytes, reason: 'full' });
+      // A quota lowered below what someone stores: refused the same way.
+      await expectQuotaProblem(await upload(appWith({ quotaBytes: 1000 }), as, { body: videoForm() }), 1000, /^You store /);
+      await expectNothingKept(user, files);
+    });
+
+    it('refuses an upload that goes past the quota while streaming (413 in quota words) and removes the partial file', async () => {
+      const quotaBytes = video.length + Math.floor(video.length / 2);
+      const { user, as, app, files } = await storing(quotaBytes);
+      const res = await upload(app, as, chunked());
+      const problem = await expectQuotaProblem(res, quotaBytes, /^The file is larger than the \S+ \S+ left of your \S+ \S+ quota \(you store \S+ \S+\);/);
+      expect(problem.detail).toContain(`the ${formatBytes(quotaBytes - video.length)} left`);
+      await expectNothingKept(user, files);
+      expect(lastQuotaLog()).toMatchObject({ userId: user.id, storedBytes: video.length, quotaBytes, reason: 'streamed' });
+    });
+
+    it('refuses an upload whose Content-Length is over what is left before a byte is read', async () => {
+      const quotaBytes = 2 * video.length;
+      const { user, as, app, files } = await storing(quotaBytes);
+      const { read, body } = untouched();
+      const declared = video.length + 64 * 1024 + 1; // the file part cannot be smaller than this less the envelope
+      const res = await upload(app, as, { body, headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(declared) } });
+      await expectQuotaProblem(res, quotaBytes, /^This upload is \S+ \S+, more than the \S+ \S+ left of your \S+ \S+ quota \(you store \S+ \S+\);/);
+      expect(read.pulled).toBe(false);
+      await expectNothingKept(user, files);
+      expect(lastQuotaLog()).toMatchObject({ userId: user.id, reason: 'content-length', declaredBytes: declared });
+    });
+
+    it('keeps the size limit its own answer when it is the tighter limit, or the file is over it anyway', async () => {
+      const { user, as, files } = await storing(3 * video.length);
+      // What is left (2 files) is more than the size limit (half a file): the size limit's words.
+      const tight = appWith({ quotaBytes: 3 * video.length, maxUploadBytes: Math.floor(video.length / 2) });
+      const streamed = (await (await upload(tight, as, chunked())).json()) as QuotaProblem;
+      expect(streamed).toMatchObject({ status: 413, detail: expect.stringMatching(/larger than the limit of/) });
+      expect(streamed).not.toHaveProperty('quotaBytes');
+      // Less is left (500 bytes) than the size limit (1000), but the declared length is over the size limit itself.
+      const loose = appWith({ quotaBytes: video.length + 500, maxUploadBytes: 1000 });
+      const { body } = untouched();
+      const declared = await upload(loose, as, { body, headers: { 'content-type': 'multipart/form-data; boundary=x', 'content-length': String(1000 + 64 * 1024 + 1) } });
+      expect(((await declared.json()) as QuotaProblem).detail).toMatch(/larger than the limit of 1000 bytes/);
+      await expectNothingKept(user, files);
+    });
+
+    it('takes uploads again once the user deletes what they store', async () => {
+      const { user, as, app, videoId } = await storing(video.length + Math.floor(video.length / 2));
+      expect((await upload(app, as, { body: videoForm() })).status).toBe(413);
+      emitted = [];
+      await stores.media.delete('videos', videoId);
+      expect(await stores.media.storedBytes(user.id)).toBe(0);
+      expect((await upload(app, as, { body: videoForm() })).status).toBe(202);
+      expect(await stores.media.storedBytes(user.id)).toBe(video.length);
+    });
+
+    it('answers 503 with Retry-After, storing nothing, when what the user stores cannot be counted', async () => {
+      const { user, token: as } = await stranger();
+      const media = Object.assign(Object.create(stores.media) as typeof stores.media, { storedBytes: () => Promise.reject(new Error('store down')) });
+      const before = await storedFiles(dir);
+      const res = await upload(appWith({ media }), as, { body: videoForm() });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('30');
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await storedFiles(dir)).toEqual(before);
+      expect((await stores.jobs.countUploads(user.id, new Date(0))).total).toBe(0);
     });
   });
 });

@@ -11,6 +11,7 @@ import { Problem, badRequest } from '../../shared/problem';
 import type { Emit } from '../../shared/broker';
 import { uploadLimiter, type UploadLimits } from './limits';
 import { receiveOneFile } from './multipart';
+import { defaultQuotaBytes, storageQuota, type Room } from './quota';
 import { sniffMedia } from './sniff';
 
 export interface UploadDeps {
@@ -20,6 +21,8 @@ export interface UploadDeps {
   emit: Emit;
   maxUploadBytes: number;
   limits: UploadLimits;
+  /** The bytes a user may store, videos and MP3s together (`MAX_STORED_BYTES_PER_USER`); 5 GiB unless given. */
+  quotaBytes?: number;
   /** Where clients reach the download function; status URLs are relative without it. */
   downloadUrl?: URL;
   log: Logger;
@@ -27,11 +30,23 @@ export interface UploadDeps {
   corsOrigins?: readonly string[];
 }
 
-type Env = FunctionEnv & AuthEnv;
+type Env = FunctionEnv & AuthEnv & { Variables: { room: Room } };
 
-export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, downloadUrl, log, corsOrigins }: UploadDeps) {
+export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, quotaBytes = defaultQuotaBytes, downloadUrl, log, corsOrigins }: UploadDeps) {
   const app = functionApp<Env>(log, { corsOrigins });
   const limiter = uploadLimiter(jobs, limits, log);
+  const quota = storageQuota({ media, quotaBytes, maxUploadBytes, deleteUrl: `${jobsUrl(downloadUrl)}{id}` });
+
+  /**
+   * Before the body is read: a user at the quota, or with an upload whose declared length does
+   * not fit in what is left, is answered 413 and nothing is stored; the rest may store a file of
+   * at most what is left (`room`).
+   */
+  const withinQuota: MiddlewareHandler<Env> = async (c, next) => {
+    const declared = Number(c.req.header('content-length'));
+    c.set('room', await quota.admit(c.get('log'), c.get('user').id, Number.isFinite(declared) ? declared : 0));
+    await next();
+  };
 
   /** Before the body is read: a user over a limit costs a count, and nothing is stored. */
   const withinLimits: MiddlewareHandler<Env> = async (c, next) => {
@@ -43,15 +58,16 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
     }
   };
 
-  app.post('/upload', bearerAuth(verify), withinLimits, async (c) => {
+  app.post('/upload', bearerAuth(verify), withinQuota, withinLimits, async (c) => {
     const user = c.get('user');
+    const room = c.get('room');
     const videoId = randomUUID();
     let options: ConvertOptions = {};
     let fields: ReadonlyMap<string, string> = new Map();
 
     const video = await receiveOneFile(
       c.req.raw,
-      { maxFileBytes: maxUploadBytes },
+      { maxFileBytes: room.maxFileBytes },
       async (file): Promise<MediaInfo> => {
         // Those sent before the file, checked before a byte is stored: a bad one costs nothing.
         fields = file.fields;
@@ -68,7 +84,10 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
         return media.put('videos', videoId, { owner: user.id, filename: file.filename, contentType: mediaType }, stream);
       },
       (stored) => media.delete('videos', stored.id),
-    );
+    ).catch((err: unknown) => {
+      // Past what is left of the quota: its answer, not the size limit's (the file is gone by now).
+      throw quota.explain(err, c.get('log'), user.id, room);
+    });
     // A client orders the parts as it likes: fields after the file count too, all checked again.
     try {
       options = convertOptions(fields, () => undefined);
@@ -78,14 +97,13 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, d
     }
 
     // The address as the verified token gave it: notify mails this one, never an event's.
-    await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename });
+    await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename, options });
     const event = makeEvent(EventTypes.videoUploaded, '/earshot/upload', videoId, {
       videoId,
       owner: { id: user.id, email: user.email },
       filename: video.filename,
       contentType: video.contentType,
       sizeBytes: video.length,
-      ...(Object.keys(options).length > 0 && { options }),
     });
     try {
       await emit(event);
@@ -124,3 +142,5 @@ function convertOptions(fields: ReadonlyMap<string, string>, drop: () => void): 
 }
 
 const withSlash = (url: URL) => (url.href.endsWith('/') ? url : new URL(`${url.href}/`));
+/** Where jobs are (`DELETE …/{id}`), ending in `/`: on the download function when its URL is known, else relative, as status URLs are. */
+const jobsUrl = (downloadUrl: URL | undefined) => (downloadUrl ? new URL('jobs/', withSlash(downloadUrl)).href : '/jobs/');

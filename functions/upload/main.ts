@@ -5,6 +5,7 @@ import { runFunction } from '../../shared/serve';
 import { corsOrigins, dataDir, mediaUrl, tokenAudience } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
+import { defaultQuotaBytes } from './quota';
 import { brokerEmitter } from '../../shared/broker';
 
 await runFunction('upload', async (env, log) => {
@@ -15,10 +16,11 @@ await runFunction('upload', async (env, log) => {
     inFlight: read.int('MAX_UPLOADS_IN_FLIGHT', 3, { min: 1, max: 1000 }),
     perDay: read.int('MAX_UPLOADS_PER_DAY', 50, { min: 1, max: 100_000 }),
   };
+  const quotaBytes = read.int('MAX_STORED_BYTES_PER_USER', defaultQuotaBytes, { min: 1 });
   const downloadUrl = read.optional('DOWNLOAD_URL') ? read.url('DOWNLOAD_URL') : undefined;
   const verify = tokenVerifier(await loadPublicKeys(read.optional('JWT_PUBLIC_KEYS'), dataDir(read)), tokenAudience(read));
   const stores = await openStores(mediaUrl(read));
 
-  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, downloadUrl, log, corsOrigins: corsOrigins(read) });
+  const app = createApp({ ...stores, verify, emit: brokerEmitter(sink), maxUploadBytes, limits, quotaBytes, downloadUrl, log, corsOrigins: corsOrigins(read) });
   return { fetch: app.fetch, close: stores.close };
 });

@@ -85,4 +85,11 @@ describe('receiving the one file of a multipart body', () => {
     const failure = await receiver(10).receive(rawPart('filename="big.mp4"', Buffer.alloc(100))).catch((err: unknown) => err);
     expect((failure as Problem).status).toBe(413);
   });
+
+  it('takes a file of exactly the limit, and refuses one byte more', async () => {
+    const whole = await receiver(100).receive(rawPart('filename="exact.mp4"', Buffer.alloc(100)));
+    expect(whole.bytes).toHaveLength(100);
+    const failure = await receiver(100).receive(rawPart('filename="over.mp4"', Buffer.alloc(101))).catch((err: unknown) => err);
+    expect((failure as Problem).status).toBe(413);
+  });
 });

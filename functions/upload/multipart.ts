@@ -16,7 +16,7 @@ export interface MultipartLimits {
 }
 
 /** Room for part headers and small text fields around the file. */
-const envelopeBytes = 64 * 1024;
+export const envelopeBytes = 64 * 1024;
 /** How much of a refused body is read and dropped before the connection is closed instead. */
 const drainBytes = 4 * 1024 * 1024;
 
@@ -60,7 +60,8 @@ export async function receiveOneFile<T>(
       headers: { 'content-type': contentType },
       // Part headers are bytes; without this busboy reads a UTF-8 file name as latin1 (vidÃ©o.mp4).
       defParamCharset: 'utf8',
-      limits: { fileSize: limits.maxFileBytes, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 20 },
+      // busboy calls a file that reaches fileSize over it; one byte more lets a file of exactly the limit through.
+      limits: { fileSize: limits.maxFileBytes + 1, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 21, headerPairs: 20 },
     });
   } catch (err) {
     throw unreadable(err as Error);

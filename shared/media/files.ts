@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,8 +34,11 @@ export class FileMediaStore implements MediaStore {
       await pipeline(body, createWriteStream(temp, { flags: 'wx', highWaterMark: 1024 * 1024 }));
       const { size: length } = await stat(temp);
       const info: MediaInfo = { ...meta, id, bucket, length, createdAt: new Date() };
+      // Written aside, then linked into place: a reader never sees half of it, and link, unlike
+      // rename, fails when the item exists, so of two puts of one id exactly one wins.
+      await writeFile(`${temp}.json`, JSON.stringify(info), { flag: 'wx' });
       try {
-        await writeFile(`${dataPath}.json`, JSON.stringify(info), { flag: 'wx' });
+        await link(`${temp}.json`, `${dataPath}.json`);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new MediaExists(bucket, id);
         throw err;
@@ -44,6 +47,7 @@ export class FileMediaStore implements MediaStore {
       return info;
     } finally {
       await rm(temp, { force: true });
+      await rm(`${temp}.json`, { force: true });
     }
   }
 
