@@ -4,8 +4,10 @@
  * Knative). At desktop width and at 390 px: sign in, a non-video refused with its reason, a video
  * uploaded with the upload bar reaching 100 %, the conversion followed live to "Ready", the MP3
  * played (its duration as the audio element reports it) and downloaded, and a corrupt video's
- * reason shown. Screenshots of each step go to .test-output/web/. And CORS the other way: a page
- * of an origin not on the list cannot call the functions.
+ * reason shown. The conversion options: a trimmed mono upload whose card shows its length and its
+ * options, a bad option refused with upload's reason, and a job deleted from its card. An expired
+ * MP3's card. Screenshots of each step go to .test-output/web/. And CORS the other way: a page of
+ * an origin not on the list cannot call the functions.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -14,8 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { bundles, startRuntime, stopRuntimes, type Runtime } from './e2e';
-import { decodedSeconds, makeVideo, pacedFfmpeg } from './media';
+import { bundles, startRuntime, stopRuntimes, until, upload, waitForJob, type Runtime } from './e2e';
+import { decodedSeconds, makeTwoTracks, makeVideo, pacedFfmpeg } from './media';
 import { describeWithService } from './services';
 import { tempDir } from './support';
 
@@ -87,13 +89,17 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         await expect.poll(() => page.locator('#upload-progress').evaluate((bar: HTMLProgressElement) => bar.value), { timeout: 60_000 }).toBe(100);
         const item = page.locator('#jobs li', { hasText: 'Talk.mp4' });
         const seen: number[] = [];
+        let deletableWhileConverting: number | undefined;
         await expect
           .poll(
             async () => {
               const state = (await item.locator('.state').textContent()) ?? '';
               const percent = /Converting: (\d+) %/.exec(state)?.[1];
               if (percent !== undefined) {
-                if (Number(percent) > 0 && !seen.some((p) => p > 0)) await shoot(page, name, '4-converting');
+                if (Number(percent) > 0 && !seen.some((p) => p > 0)) {
+                  await shoot(page, name, '4-converting');
+                  deletableWhileConverting = await item.getByRole('button', { name: 'Delete' }).count();
+                }
                 seen.push(Number(percent));
               }
               return state;
@@ -104,6 +110,12 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         expect(Math.max(...seen)).toBeGreaterThan(0);
         expect(seen).toEqual([...seen].sort((a, b) => a - b)); // rising, never back
         expect(await page.getByRole('status').textContent()).toContain('Talk.mp4 is ready.');
+        // A job is deleted once settled, not while it converts.
+        expect(deletableWhileConverting).toBe(0);
+        expect(await item.getByRole('button', { name: 'Delete' }).isVisible()).toBe(true);
+        // Nothing was asked of the conversion: no options line; how long the MP3 is kept.
+        expect(await item.locator('.options-summary').count()).toBe(0);
+        expect(await item.locator('.retention').textContent()).toMatch(/^Kept until \S/);
         await shoot(page, name, '5-converted');
 
         // The player reads the MP3 through its signed link (no token): the right duration.
@@ -132,6 +144,7 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         await page.getByRole('button', { name: 'Upload and convert' }).click();
         const failed = page.locator('#jobs li', { hasText: 'broken.mp4' }).locator('.state');
         await expect.poll(() => failed.textContent(), { timeout: 180_000 }).toMatch(/^Could not convert: .*could not be read/);
+        expect(await page.locator('#jobs li', { hasText: 'broken.mp4' }).getByRole('button', { name: 'Delete' }).isVisible()).toBe(true);
         await shoot(page, name, '6-failed');
 
         // After a reload the list comes from GET /jobs, newest first.
@@ -149,6 +162,174 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
     },
     600_000,
   );
+
+  /** Signs in on the page with the demo user of `dir`'s runtime. */
+  const signIn = async (page: Page, rt: Runtime, dir: string) => {
+    const [email, password] = (await readFile(join(dir, 'data', 'demo-user.txt'), 'utf8')).trim().split('\n');
+    await page.goto(rt.ready.functions.web!);
+    await page.getByLabel('Email').fill(email!);
+    await page.getByLabel('Password').fill(password!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('heading', { name: 'Convert a video' }).isVisible()).toBe(true);
+  };
+  /** The API's answer about a job, as the demo user asks it. */
+  const jobOf = async (rt: Runtime, id: string) => {
+    const res = await fetch(`${rt.ready.functions.download}/jobs/${id}`, { headers: { authorization: `Bearer ${rt.token}` } });
+    return { status: res.status, job: (await res.json()) as Record<string, unknown> };
+  };
+  const jobCount = async (rt: Runtime) => {
+    const res = await fetch(`${rt.ready.functions.download}/jobs?limit=100`, { headers: { authorization: `Bearer ${rt.token}` } });
+    return ((await res.json()) as { jobs: unknown[] }).jobs.length;
+  };
+
+  it.each(Object.keys(viewports) as (keyof typeof viewports)[])(
+    'at %s width: conversion options sent as set (a trimmed mono CBR MP3 of the second audio track, its card saying so), a bad option refused with its field named, a job deleted from its card',
+    async (name) => {
+      const dir = await tempDir();
+      const rt = await startRuntime(bundles, join(dir, 'data'));
+      const context = await browser.newContext({ viewport: viewports[name] });
+      const page = await context.newPage();
+      try {
+        await signIn(page, rt, dir);
+        // Closed by default: none of its controls shows until it is opened.
+        const options = page.locator('#options');
+        expect(await options.evaluate((d: HTMLDetailsElement) => d.open)).toBe(false);
+        expect(await page.getByLabel('Channels').isVisible()).toBe(false);
+        await page.getByText('Options', { exact: true }).click();
+        expect(await page.getByLabel('Channels').isVisible()).toBe(true);
+        // Every option has a labelled control.
+        for (const label of ['Quality', 'Channels', 'Start', 'End', 'Audio track', 'Normalise loudness', 'Target (LUFS)', 'Cover art from a frame of the video']) {
+          expect(await page.getByLabel(label, { exact: true }).count(), label).toBe(1);
+        }
+        expect(await page.getByLabel('Start', { exact: true }).getAttribute('inputmode')).toBe('decimal');
+        expect(await page.getByLabel('Cover art from a frame of the video').isChecked()).toBe(true);
+        // The loudness target is only asked for when normalisation is.
+        const target = page.getByLabel('Target (LUFS)');
+        expect(await target.isDisabled()).toBe(true);
+        await page.getByLabel('Normalise loudness').check();
+        expect(await target.inputValue()).toBe('-16');
+        expect(await target.isEnabled()).toBe(true);
+        await page.getByLabel('Normalise loudness').uncheck();
+        expect(await target.isDisabled()).toBe(true);
+
+        await page.getByLabel('Quality', { exact: true }).selectOption({ label: 'CBR 128 kbit/s' });
+        await page.getByLabel('Channels').selectOption({ label: 'Mono' });
+        await page.getByLabel('Start', { exact: true }).fill('0.5');
+        await page.getByLabel('End', { exact: true }).fill('0:01.5'); // minutes and seconds: sent as 1.5
+        await page.getByLabel('Audio track').fill('2');
+        expect(await page.locator('#options summary').textContent()).toBe('Options (5 set)');
+        await shoot(page, name, '8-options');
+
+        // Sent as set: what upload stored is what was asked, and the MP3 is the 1 s of track 2 asked for.
+        const video = await makeTwoTracks(join(dir, 'Clip.mkv'), { seconds: 3 });
+        await page.getByLabel('Video file').setInputFiles(video);
+        await page.getByRole('button', { name: 'Upload and convert' }).click();
+        const item = page.locator('#jobs li', { hasText: 'Clip.mkv' });
+        await expect.poll(() => item.locator('.state').textContent(), { timeout: 120_000 }).toMatch(/^Ready/);
+        expect(await item.locator('.state').textContent()).toBe('Ready · 0:01');
+        expect(await item.locator('.options-summary').textContent()).toBe('Trimmed 0:00.5–0:01.5 · CBR 128 kbit/s · Mono · Track 2');
+        const id = (await item.getAttribute('id'))!.replace(/^job-/, '');
+        const { job } = await jobOf(rt, id);
+        expect(job.options).toEqual({ bitrate: 128, channels: 'mono', start: 0.5, end: 1.5, track: 2 });
+        const mp3 = job.mp3 as { durationSeconds: number; audioTrack: number };
+        expect(mp3.audioTrack).toBe(2);
+        expect(Math.abs(mp3.durationSeconds - 1)).toBeLessThan(0.1);
+        // How long it is kept, as the job says, in the reader's words.
+        expect(await item.locator('.retention').textContent()).toMatch(/^Kept until \S/);
+        expect(await item.locator('.retention time').getAttribute('datetime')).toBe(job.expiresAt);
+        const played = await item.locator('audio').evaluate(
+          (audio: HTMLAudioElement) =>
+            new Promise<number>((resolve, reject) => {
+              if (audio.readyState >= 1) return resolve(audio.duration);
+              audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
+              audio.addEventListener('error', () => reject(new Error(`audio error ${audio.error?.code}`)));
+              audio.load();
+            }),
+        );
+        expect(Math.abs(played - 1)).toBeLessThan(0.2);
+        // The options stay set for the next upload; the file is cleared.
+        expect(await page.getByLabel('End', { exact: true }).inputValue()).toBe('0:01.5');
+        expect(await page.getByLabel('Video file').inputValue()).toBe('');
+        await shoot(page, name, '9-options-card');
+
+        // End before start: upload's 400 names the field, the panel points at it, nothing is kept.
+        const before = await jobCount(rt);
+        await page.getByLabel('Start', { exact: true }).fill('5');
+        await page.getByLabel('End', { exact: true }).fill('2');
+        await page.getByLabel('Video file').setInputFiles(video);
+        await page.getByRole('button', { name: 'Upload and convert' }).click();
+        await expect.poll(() => page.getByRole('alert').textContent(), { timeout: 60_000 }).toMatch(/^"end": .*after start/);
+        const end = page.getByLabel('End', { exact: true });
+        expect(await end.getAttribute('aria-invalid')).toBe('true');
+        expect(await end.evaluate((input) => input === document.activeElement)).toBe(true);
+        expect(await page.locator('#jobs li').count()).toBe(1);
+        expect(await jobCount(rt)).toBe(before);
+        await shoot(page, name, '10-bad-option');
+        // Reset options: every control back at its default, nothing marked.
+        await page.getByRole('button', { name: 'Reset options' }).click();
+        expect(await end.inputValue()).toBe('');
+        expect(await end.getAttribute('aria-invalid')).toBeNull();
+        expect(await page.getByLabel('Quality', { exact: true }).inputValue()).toBe('');
+        expect((await page.locator('#options summary').textContent())?.trim()).toBe('Options');
+
+        // Delete asks first: dismissed, nothing happens; accepted, the job and its card are gone.
+        const questions: string[] = [];
+        page.once('dialog', (dialog) => {
+          questions.push(dialog.message());
+          void dialog.dismiss();
+        });
+        await item.getByRole('button', { name: 'Delete' }).click();
+        await expect.poll(() => questions.length).toBe(1);
+        expect(questions[0]).toMatch(/^Delete Clip\.mkv\?/);
+        expect(await item.count()).toBe(1);
+        expect((await jobOf(rt, id)).status).toBe(200);
+        page.once('dialog', (dialog) => void dialog.accept());
+        await item.getByRole('button', { name: 'Delete' }).click();
+        await expect.poll(() => item.count()).toBe(0);
+        expect(await page.getByRole('status').textContent()).toBe('Clip.mkv was deleted.');
+        expect(await page.getByText('Nothing yet').isVisible()).toBe(true);
+        expect((await jobOf(rt, id)).status).toBe(404);
+        expect(await jobCount(rt)).toBe(before - 1);
+      } finally {
+        await context.close();
+      }
+    },
+    300_000,
+  );
+
+  it('an expired MP3: its card says when it was deleted, offers no player or link, and can be deleted', async () => {
+    const dir = await tempDir();
+    // MP3s kept for 2 s, and the sweeper pinged every second.
+    const rt = await startRuntime(bundles, join(dir, 'data'), { MP3_RETENTION_DAYS: String(2 / 86400), EARSHOT_PING_EVERY_SECONDS: '1' });
+    const id = await upload(rt, await makeVideo(join(dir, 'Old.mp4'), { seconds: 1 }), 'Old.mp4');
+    await waitForJob(rt, id, 'converted');
+    await until(() => rt.lines.some((l) => l.fn === 'sweeper' && l.msg === 'mp3 expired' && l.videoId === id), 120_000);
+    const { job } = await jobOf(rt, id);
+    expect(job).toMatchObject({ expired: true, expiresAt: expect.any(String) });
+    const context = await browser.newContext({ viewport: viewports.desktop });
+    const page = await context.newPage();
+    try {
+      await signIn(page, rt, dir);
+      const item = page.locator('#jobs li', { hasText: 'Old.mp4' });
+      await expect.poll(() => item.locator('.state').textContent(), { timeout: 30_000 }).toBe('Expired');
+      expect(await item.locator('.retention').textContent()).toMatch(/^Expired: the MP3 was deleted on \S.*\. Upload the video again for a new one\.$/);
+      expect(await item.locator('.retention time').getAttribute('datetime')).toBe(job.expiresAt);
+      expect(await item.locator('audio').count()).toBe(0);
+      expect(await item.getByRole('link').count()).toBe(0);
+      expect(await item.getByRole('button', { name: 'Delete' }).isVisible()).toBe(true);
+      await shoot(page, 'desktop', '11-expired');
+      await page.setViewportSize(viewports.phone);
+      await shoot(page, 'phone', '11-expired');
+      // What is left of it (the job) goes too.
+      page.once('dialog', (dialog) => void dialog.accept());
+      await item.getByRole('button', { name: 'Delete' }).click();
+      await expect.poll(() => item.count()).toBe(0);
+      expect(await page.getByRole('status').textContent()).toBe('Old.mp4 was deleted.');
+      expect((await jobOf(rt, id)).status).toBe(404);
+    } finally {
+      await context.close();
+    }
+  });
 
   it('CORS the other way: a page from an origin not on the list cannot call login, upload or download', async () => {
     const dir = await tempDir();
