@@ -16,9 +16,17 @@ export const ffmpegPath = process.env.FFMPEG_PATH || ffmpegInstaller.path;
  */
 export async function makeVideo(
   path: string,
-  { seconds = 3, audio = true, tags = {}, audioTags = {}, chapters = 0 }: { seconds?: number; audio?: boolean; tags?: Record<string, string>; audioTags?: Record<string, string>; chapters?: number } = {},
+  {
+    seconds = 3,
+    audio = true,
+    tags = {},
+    audioTags = {},
+    chapters = 0,
+    fps = 15,
+  }: { seconds?: number; audio?: boolean; tags?: Record<string, string>; audioTags?: Record<string, string>; chapters?: number; fps?: number } = {},
 ): Promise<string> {
-  const inputs = ['-f', 'lavfi', '-i', `testsrc=duration=${seconds}:size=160x120:rate=15`];
+  // fps below 1: a slideshow, or a podcast's still picture, a frame every few seconds.
+  const inputs = ['-f', 'lavfi', '-i', `testsrc=duration=${seconds}:size=160x120:rate=${fps}`];
   if (audio) inputs.push('-f', 'lavfi', '-i', `sine=frequency=440:duration=${seconds}:sample_rate=44100`);
   const codecs = ['-c:v', 'libx264', '-preset', 'ultrafast', ...(audio ? ['-c:a', 'aac', '-b:a', '96k'] : []), '-shortest'];
   const metadata = [

@@ -106,6 +106,13 @@ describe('mp3Transcoder', () => {
     expect(id3Tag(await readFile(unasked)).includes('APIC')).toBe(false);
   });
 
+  it('finds a cover in a video with a frame only every 20 seconds, as a podcast\'s still picture has', async () => {
+    const still = await makeVideo(join(dir, 'still.mp4'), { seconds: 60, fps: 0.05 });
+    const out = join(dir, 'still.mp3');
+    await transcoder()(still, out);
+    expect((await streams(out)).filter((s) => /^Video: mjpeg\b/.test(s))).toHaveLength(1);
+  });
+
   it('converts the track asked for, else the default one, and says which', async () => {
     const twoTracks = await makeTwoTracks(join(dir, 'two-tracks.mkv')); // 440 Hz, then 1000 Hz
     const second = join(dir, 'track-2.mp3');

@@ -159,8 +159,10 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
     // Level-prefixed lines: text from the file (tags) cannot pose as ffmpeg's own messages.
     // Spread, not an array: fluent-ffmpeg splits an array's "a b" items in two (a title with a space).
     .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])]);
-  // The same file again, seeked to the cover frame: only that one frame is decoded.
-  if (plan.coverAt !== undefined) command.input(`file:${input}`).inputOptions(...inputOptions, '-ss', plan.coverAt.toFixed(3));
+  // The same file again, seeked to the cover frame and read for one second only: without `-t`
+  // ffmpeg goes on decoding that input's video to its end after taking the frame (+50 % time
+  // for a 10-minute 320×240 video, measured with ffmpeg 5.1).
+  if (plan.coverAt !== undefined) command.input(`file:${input}`).inputOptions(...inputOptions, '-ss', plan.coverAt.toFixed(3), '-t', '1');
   command.outputOptions(...[
     '-map', `0:a:${plan.audioStream ?? 0}`, '-abort_on', 'empty_output',
     // The header's duration is the file's claim: stop at the cap whatever it said. `-t`
