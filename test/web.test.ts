@@ -14,7 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { bundles, startRuntime, stopRuntimes, until, upload, waitForJob, type Runtime } from './e2e';
 import { decodedSeconds, makeTwoTracks, makeVideo, pacedFfmpeg } from './media';
@@ -119,15 +119,7 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         await shoot(page, name, '5-converted');
 
         // The player reads the MP3 through its signed link (no token): the right duration.
-        const duration = await item.locator('audio').evaluate(
-          (audio: HTMLAudioElement) =>
-            new Promise<number>((resolve, reject) => {
-              if (audio.readyState >= 1) return resolve(audio.duration);
-              audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
-              audio.addEventListener('error', () => reject(new Error(`audio error ${audio.error?.code}`)));
-              audio.load();
-            }),
-        );
+        const duration = await playerDuration(item);
         expect(Math.abs(duration - 20)).toBeLessThan(0.5);
 
         const [download] = await Promise.all([page.waitForEvent('download'), item.getByRole('link', { name: 'Download the MP3' }).click()]);
@@ -237,15 +229,7 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
         // How long it is kept, as the job says, in the reader's words.
         expect(await item.locator('.retention').textContent()).toMatch(/^Kept until \S/);
         expect(await item.locator('.retention time').getAttribute('datetime')).toBe(job.expiresAt);
-        const played = await item.locator('audio').evaluate(
-          (audio: HTMLAudioElement) =>
-            new Promise<number>((resolve, reject) => {
-              if (audio.readyState >= 1) return resolve(audio.duration);
-              audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
-              audio.addEventListener('error', () => reject(new Error(`audio error ${audio.error?.code}`)));
-              audio.load();
-            }),
-        );
+        const played = await playerDuration(item);
         expect(Math.abs(played - 1)).toBeLessThan(0.2);
         // The options stay set for the next upload; the file is cleared.
         expect(await page.getByLabel('End', { exact: true }).inputValue()).toBe('0:01.5');
@@ -355,3 +339,16 @@ describeWithService("Debian's chromium", Boolean(executablePath), 'the web page 
     }
   });
 }, 'apt-get install chromium');
+
+/** The duration the card's audio player reports once it has read the MP3's header. */
+function playerDuration(item: Locator): Promise<number> {
+  return item.locator('audio').evaluate(
+    (audio: HTMLAudioElement) =>
+      new Promise<number>((resolve, reject) => {
+        if (audio.readyState >= 1) return resolve(audio.duration);
+        audio.addEventListener('loadedmetadata', () => resolve(audio.duration));
+        audio.addEventListener('error', () => reject(new Error(`audio error ${audio.error?.code}`)));
+        audio.load();
+      }),
+  );
+}

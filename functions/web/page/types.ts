@@ -1,17 +1,7 @@
+// A type only, erased from the bundle: the page carries none of upload's parsing.
+import type { ConvertOptions } from '../../../shared/convert-options';
+
 /** What the download function says of a job, as the page reads it. */
-
-/** What the uploader asked of the conversion (shared/convert-options.ts), as the job view has it. */
-export interface ConvertOptions {
-  quality?: number;
-  bitrate?: number;
-  channels?: 'mono' | 'stereo';
-  start?: number;
-  end?: number;
-  track?: number;
-  loudness?: number;
-  cover?: boolean;
-}
-
 export interface JobView {
   id: string;
   status: 'uploaded' | 'converting' | 'converted' | 'failed';
@@ -28,3 +18,5 @@ export interface JobView {
   signedUrl?: string;
   error?: string;
 }
+
+export type { ConvertOptions };
