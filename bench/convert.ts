@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { createApp } from '../functions/convert/app';
 import { probeMedia } from '../functions/convert/probe';
-import { mp3Command, mp3Plan, mp3Transcoder } from '../functions/convert/transcode';
+import { coverCommand, mp3Command, mp3Plan, mp3Transcoder } from '../functions/convert/transcode';
 import { EventTypes, makeEvent, toHttp } from '../shared/events';
 import { createLogger } from '../shared/log';
 import { openStores, type Stores } from '../shared/stores';
@@ -28,16 +28,23 @@ export async function benchConvert({ seconds, runs, ffmpegPath, label }: { secon
     const app = createApp({ ...stores, transcode: mp3Transcoder(options), leaseMs: 60_000, log: createLogger({}, { level: 'error' }) });
 
     // The same plan convert makes for this upload (tags, cover), probed once outside the timing:
-    // the baseline is the ffmpeg command convert runs, so the ratio is convert's own overhead.
+    // the baseline is the ffmpeg commands convert runs (the encode, then the cover), so the ratio
+    // is convert's own overhead.
     const probe = await probeMedia(ffmpegPath, video, options.timeoutSeconds);
     if (probe.kind !== 'audio') throw new Error(`the bench video cannot be converted: ${probe.kind}`);
     const plan = mp3Plan(probe, { title: 'pink' }, options);
+    const byHand = async (command: ReturnType<typeof mp3Command>) =>
+      run(ffmpegPath, (command as unknown as { _getArguments(): string[] })._getArguments().map(String), { maxBuffer: 64 * 1024 * 1024 });
     const baseline = () =>
       time(async () => {
-        const out = join(dir, `${randomUUID()}.mp3`);
-        const args = (mp3Command(video, out, options, plan) as unknown as { _getArguments(): string[] })._getArguments().map(String);
-        await run(ffmpegPath, args, { maxBuffer: 64 * 1024 * 1024 });
-        await rm(out);
+        const audio = join(dir, `${randomUUID()}.mp3`);
+        await byHand(mp3Command(video, audio, options, plan));
+        if (plan.coverAt !== undefined) {
+          const out = join(dir, `${randomUUID()}.mp3`);
+          await byHand(coverCommand(audio, video, out, options, plan.coverAt));
+          await rm(out);
+        }
+        await rm(audio);
       });
     const subject = async () => {
       const event = await storedUpload(stores, video);

@@ -88,9 +88,9 @@ export async function declareFlacSeconds(path: string, seconds: number): Promise
   return path;
 }
 
-/** Decodes a file completely and returns its duration in seconds (from the decoder, not the header). */
+/** Decodes a file's first audio stream completely and returns its duration in seconds (from the decoder, not the header; a cover picture's stream would give its own time). */
 export async function decodedSeconds(path: string): Promise<number> {
-  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-nostats', '-v', 'info', '-i', path, '-f', 'null', '-progress', 'pipe:2', '-']);
+  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-nostats', '-v', 'info', '-i', path, '-map', '0:a:0', '-f', 'null', '-progress', 'pipe:2', '-']);
   const times = [...stderr.matchAll(/out_time_us=(\d+)/g)];
   if (times.length === 0) throw new Error(`ffmpeg could not decode ${path}:\n${stderr}`);
   return Number(times.at(-1)![1]) / 1e6;

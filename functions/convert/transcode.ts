@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, rename, rm, stat } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import { displayText } from '../../shared/text';
 import type { ConvertOptions } from '../../shared/convert-options';
@@ -135,16 +135,17 @@ export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<Transcode
 /** The audio filters of a plan, in order: downmix before loudness, so loudnorm measures what is written. */
 function audioFilters(plan: Mp3Plan): string[] {
   const filters: string[] = [];
-  if (plan.downmixTo) filters.push(`aresample=ocl=${plan.downmixTo === 1 ? 'mono' : 'stereo'}:rematrix_maxval=${downmixMaxGain}`);
+  // aformat asks for the layout and aresample, before it, converts with the capped gains. (Not
+  // aresample's own ocl=: FFmpeg 7 dropped it, and the npm build predates its successor ochl=.)
+  if (plan.downmixTo) filters.push(`aresample=rematrix_maxval=${downmixMaxGain}`, `aformat=channel_layouts=${plan.downmixTo === 1 ? 'mono' : 'stereo'}`);
   if (plan.loudnorm) filters.push(plan.loudnorm, 'aresample=48000'); // loudnorm works at 192 kHz; MP3 goes to 48
   return filters;
 }
 
 /**
- * Audio of a local file → MP3 in a local file. The output is a file, not a pipe, so ffmpeg
- * can go back and write the Xing header players need for the right duration; the video is
- * decoded for one frame at most (the cover). fluent-ffmpeg builds the arguments; the benchmark
- * runs the same ones by hand.
+ * Audio of a local file → MP3 in a local file, tagged; no video. The output is a file, not a
+ * pipe, so ffmpeg can go back and write the Xing header players need for the right duration.
+ * fluent-ffmpeg builds the arguments; the benchmark runs the same ones by hand.
  */
 export function mp3Command(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan = {}) {
   const { ffmpegPath, timeoutSeconds } = options;
@@ -159,10 +160,6 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
     // Level-prefixed lines: text from the file (tags) cannot pose as ffmpeg's own messages.
     // Spread, not an array: fluent-ffmpeg splits an array's "a b" items in two (a title with a space).
     .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])]);
-  // The same file again, seeked to the cover frame and read for one second only: without `-t`
-  // ffmpeg goes on decoding that input's video to its end after taking the frame (+50 % time
-  // for a 10-minute 320×240 video, measured with ffmpeg 5.1).
-  if (plan.coverAt !== undefined) command.input(`file:${input}`).inputOptions(...inputOptions, '-ss', plan.coverAt.toFixed(3), '-t', '1');
   command.outputOptions(...[
     '-map', `0:a:${plan.audioStream ?? 0}`, '-abort_on', 'empty_output',
     // The header's duration is the file's claim: stop at the cap whatever it said. `-t`
@@ -175,19 +172,35 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
     ...tags.flatMap(([key, value]) => ['-metadata', `${key}=${value}`]),
     '-metadata', 'encoded_by=earshot',
   ]);
-  if (plan.coverAt !== undefined) {
-    command.outputOptions(...[
-      '-map', '1:v:0', '-frames:v', '1', '-c:v', 'mjpeg', '-q:v', '3', '-disposition:v', 'attached_pic',
-      '-filter:v', `scale=w=min(${coverPixels}\\,iw):h=min(${coverPixels}\\,ih):force_original_aspect_ratio=decrease,format=yuvj420p`,
-      '-metadata:s:v', 'title=Cover', '-metadata:s:v', 'comment=Cover (front)',
-    ]);
-  } else {
-    command.noVideo();
-  }
-  command.audioCodec('libmp3lame');
+  command.noVideo().audioCodec('libmp3lame');
   if (plan.bitrate !== undefined) command.audioBitrate(plan.bitrate);
   else command.audioQuality(plan.quality ?? options.quality);
   return command.format('mp3').output(`file:${output}`);
+}
+
+/**
+ * The MP3 again, its audio and tags copied, with a frame of the video at `coverAt` as its cover
+ * picture. A step of its own, not a second input of the encode: with a video stream in the
+ * output, FFmpeg 7 reports the video's time in its progress lines (the percent would stay at 0
+ * and the duration read from them would be one frame's), and `-frames:v 1` there ends the whole
+ * output. The video is read for one second from the frame: decoding on to its end would cost
+ * more than the encode.
+ */
+export function coverCommand(mp3: string, input: string, output: string, options: TranscodeOptions, coverAt: number) {
+  return ffmpeg({ timeout: options.timeoutSeconds })
+    .setFfmpegPath(options.ffmpegPath)
+    .input(`file:${mp3}`)
+    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(options.timeoutSeconds), ...inputOptions])
+    .input(`file:${input}`)
+    .inputOptions(...inputOptions, '-ss', coverAt.toFixed(3), '-t', '1')
+    .outputOptions(...[
+      '-map', '0:a', '-c:a', 'copy', '-map_metadata', '0', '-map_chapters', '-1', '-fflags', '+bitexact', '-id3v2_version', '3',
+      '-map', '1:v:0', '-c:v', 'mjpeg', '-q:v', '3', '-disposition:v', 'attached_pic',
+      '-filter:v', `trim=end_frame=1,scale=w=min(${coverPixels}\\,iw):h=min(${coverPixels}\\,ih):force_original_aspect_ratio=decrease,format=yuvj420p`,
+      '-metadata:s:v', 'title=Cover', '-metadata:s:v', 'comment=Cover (front)',
+    ])
+    .format('mp3')
+    .output(`file:${output}`);
 }
 
 export function mp3Transcoder(options: TranscodeOptions): Transcode {
@@ -224,8 +237,9 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
     const progress = onProgress && declared && declared > 0 ? (seconds: number) => onProgress(Math.min(100, (seconds / declared) * 100)) : undefined;
     const left = (deadline - performance.now()) / 1000;
     if (left <= 0) throw tookTooLong(timeoutSeconds);
-    const stderr = await run(mp3Command(input, output, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress);
-    const size = await stat(output).then((s) => s.size, () => 0);
+    const audio = plan.coverAt === undefined ? output : `${output}.audio`;
+    const stderr = await run(mp3Command(input, audio, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress);
+    const size = await stat(audio).then((s) => s.size, () => 0);
     if (size === 0) throw new Unconvertible('No audio could be extracted from the video.');
     const durationSeconds = lastTimestamp(stderr);
     // Stopped by -t or -fs: the header understated the audio. Storing the first hours as if they
@@ -233,8 +247,20 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
     if (tooLong(durationSeconds) || size >= maxBytes) {
       throw new Unconvertible(`The audio runs past ${clock(maxSeconds)}; earshot converts up to ${clock(maxSeconds)}.`);
     }
+    if (plan.coverAt !== undefined) await withCover(audio, input, output, options, plan.coverAt, deadline);
     return { durationSeconds, audioTrack: (plan.audioStream ?? 0) + 1 };
   };
+}
+
+/**
+ * Adds the cover to the encoded MP3 at `audio`, writing `output`. The cover is a nicety: a video
+ * whose frame cannot be taken (or no time left for it) gets the MP3 without one, not a failure.
+ */
+async function withCover(audio: string, input: string, output: string, options: TranscodeOptions, coverAt: number, deadline: number): Promise<void> {
+  const left = (deadline - performance.now()) / 1000;
+  const covered = left > 0 && (await run(coverCommand(audio, input, output, { ...options, timeoutSeconds: left }, coverAt), left).then(() => true, () => false));
+  if (covered) await rm(audio, { force: true });
+  else await rename(audio, output);
 }
 
 /** What loudnorm's first pass measured, as it prints it. */
