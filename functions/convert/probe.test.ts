@@ -7,7 +7,7 @@ import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { declareFlacSeconds, makeSilence, makeVideo } from '../../test/media';
 import { tempDir } from '../../test/support';
-import { declaredDuration, probeMedia } from './probe';
+import { probeMedia, readDump } from './probe';
 
 const run = promisify(execFile);
 
@@ -58,13 +58,13 @@ describe.each(ffmpegs)('probeMedia with %s', (ffmpegPath) => {
   });
 });
 
-describe('declaredDuration', () => {
+describe('readDump: the declared duration', () => {
   it('reads input #0 only, and none when it declares none', () => {
     const dump = (duration: string) =>
       ["[info] Input #0, mpegts, from 'file:x':", `[info]   Duration: ${duration}, start: 1.4, bitrate: 95 kb/s`, "[info] Output #0, null, to 'pipe:':", '[info]   Duration: 01:00:00.00'].join('\n');
-    expect(declaredDuration(dump('100:00:01.50'))).toBe(360_001.5);
-    expect(declaredDuration(dump('N/A'))).toBeUndefined();
-    expect(declaredDuration('[error] file:x: Invalid data found when processing input')).toBeUndefined();
+    expect(readDump(dump('100:00:01.50')).durationSeconds).toBe(360_001.5);
+    expect(readDump(dump('N/A')).durationSeconds).toBeUndefined();
+    expect(readDump('[error] file:x: Invalid data found when processing input').durationSeconds).toBeUndefined();
   });
 
   it('skips the entries of Metadata blocks and lines ffmpeg did not start', () => {
@@ -75,6 +75,6 @@ describe('declaredDuration', () => {
       '  Duration: 00:00:02.00, start: 0.000000', // the rest of a tag with a newline in it
       '[info]   Duration: 00:00:05.00, start: 0.000000, bitrate: 1 kb/s',
     ].join('\n');
-    expect(declaredDuration(stderr)).toBe(5);
+    expect(readDump(stderr).durationSeconds).toBe(5);
   });
 });

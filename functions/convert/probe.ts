@@ -35,7 +35,7 @@ export type Probe =
  * What a file holds, from its headers, before any decoding. The npm ffmpeg has no ffprobe, so
  * ffmpeg itself opens the file and copies nothing (`-t 0`) of its first audio stream: whether
  * that stream exists is ffmpeg's own stream selection, and the declared duration is read from
- * its dump of the input (see `declaredDuration`). Costs one short ffmpeg run.
+ * its dump of the input (see `readDump`). Costs one short ffmpeg run.
  */
 export function probeMedia(ffmpegPath: string, input: string, timeoutSeconds: number): Promise<Probe> {
   const args = [
@@ -61,9 +61,6 @@ export function probeMedia(ffmpegPath: string, input: string, timeoutSeconds: nu
     });
   });
 }
-
-/** The `Duration:` of ffmpeg's dump of input #0, in seconds (see `readDump`). */
-export const declaredDuration = (stderr: string): number | undefined => readDump(stderr).durationSeconds;
 
 /**
  * Reads ffmpeg's dump of input #0. Only ffmpeg's own lines count (they carry the level prefix;
