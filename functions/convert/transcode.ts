@@ -132,6 +132,19 @@ export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<Transcode
   };
 }
 
+/**
+ * How every run of a conversion opens its first input: level-prefixed lines (text from the file
+ * cannot pose as ffmpeg's own), a CPU-seconds limit, only local media files, from `start`.
+ */
+function sourceOptions(timeoutSeconds: number, start?: number): string[] {
+  return ['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions, ...(start ? ['-ss', String(start)] : [])];
+}
+
+/** The audio a plan converts: its track, for its length, never past the duration cap (+1 s, see outputBound). */
+function selectedAudio(plan: Mp3Plan, maxSeconds: number): string[] {
+  return ['-map', `0:a:${plan.audioStream ?? 0}`, '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1))];
+}
+
 /** The audio filters of a plan, in order: downmix before loudness, so loudnorm measures what is written. */
 function audioFilters(plan: Mp3Plan): string[] {
   const filters: string[] = [];
@@ -157,14 +170,12 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
   const command = ffmpeg({ timeout: timeoutSeconds })
     .setFfmpegPath(ffmpegPath)
     .input(`file:${input}`)
-    // Level-prefixed lines: text from the file (tags) cannot pose as ffmpeg's own messages.
     // Spread, not an array: fluent-ffmpeg splits an array's "a b" items in two (a title with a space).
-    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])]);
+    .inputOptions(...sourceOptions(timeoutSeconds, plan.start));
   command.outputOptions(...[
-    '-map', `0:a:${plan.audioStream ?? 0}`, '-abort_on', 'empty_output',
-    // The header's duration is the file's claim: stop at the cap whatever it said. `-t`
-    // counts the file's timestamps, `-fs` the bytes written, which no header can bend.
-    '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1)), '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
+    // The header's duration is the file's claim: stop at the cap whatever it said (`-t`, in
+    // selectedAudio). `-fs` counts the bytes written, which no header can bend.
+    ...selectedAudio(plan, maxSeconds), '-abort_on', 'empty_output', '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
     ...(filters.length > 0 ? ['-filter:a', filters.join(',')] : []),
     // Tags earshot chooses: none of the container's, no chapters, no encoder version. ffmpeg
     // owns `encoder` (TSSE: its version, or nothing with +bitexact), so earshot signs as TENC.
@@ -190,7 +201,7 @@ export function coverCommand(mp3: string, input: string, output: string, options
   return ffmpeg({ timeout: options.timeoutSeconds })
     .setFfmpegPath(options.ffmpegPath)
     .input(`file:${mp3}`)
-    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(options.timeoutSeconds), ...inputOptions])
+    .inputOptions(...sourceOptions(options.timeoutSeconds))
     .input(`file:${input}`)
     .inputOptions(...inputOptions, '-ss', coverAt.toFixed(3), '-t', '1')
     .outputOptions(...[
@@ -283,8 +294,8 @@ async function measureLoudness(input: string, plan: Mp3Plan, target: number, opt
   const measuring = ffmpeg({ timeout: options.timeoutSeconds })
     .setFfmpegPath(options.ffmpegPath)
     .input(`file:${input}`)
-    .inputOptions(...['-loglevel', 'level+info', '-timelimit', cpuSeconds(options.timeoutSeconds), ...inputOptions, ...(plan.start ? ['-ss', String(plan.start)] : [])])
-    .outputOptions(...['-map', `0:a:${plan.audioStream ?? 0}`, '-t', String(Math.min(plan.length ?? Infinity, maxSeconds + 1)), '-filter:a', filters.join(',')])
+    .inputOptions(...sourceOptions(options.timeoutSeconds, plan.start))
+    .outputOptions(...selectedAudio(plan, maxSeconds), '-filter:a', filters.join(','))
     .format('null')
     .output('-');
   const stderr = await run(measuring, options.timeoutSeconds);
