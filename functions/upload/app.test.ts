@@ -61,6 +61,7 @@ describe('upload', () => {
     const stored = await stores.media.stat('videos', body.videoId);
     expect(stored).toMatchObject({ owner: alice.id, filename: 'holiday.mp4', contentType: 'video/mp4', length: video.length });
     expect(await stores.jobs.get(body.videoId)).toMatchObject({ status: 'uploaded', owner: alice.id, ownerEmail: alice.email, filename: 'holiday.mp4' });
+    expect(await stores.jobs.get(body.videoId)).not.toHaveProperty('options'); // nothing was asked
     expect(emitted).toEqual([
       expect.objectContaining({
         type: 'dev.earshot.video.uploaded',

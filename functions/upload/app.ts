@@ -97,7 +97,7 @@ export function createApp({ media, jobs, verify, emit, maxUploadBytes, limits, q
     }
 
     // The address as the verified token gave it: notify mails this one, never an event's.
-    await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename, options });
+    await jobs.create({ id: videoId, owner: user.id, ownerEmail: user.email, filename: video.filename, ...(Object.keys(options).length > 0 && { options }) });
     const event = makeEvent(EventTypes.videoUploaded, '/earshot/upload', videoId, {
       videoId,
       owner: { id: user.id, email: user.email },

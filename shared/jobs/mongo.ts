@@ -63,7 +63,7 @@ export class MongoJobStore implements JobStore {
       owner: job.owner,
       ownerEmail: job.ownerEmail ?? null,
       filename: job.filename,
-      ...(job.options && Object.keys(job.options).length > 0 && { options: job.options }),
+      ...(job.options && { options: job.options }),
       status: 'uploaded',
       createdAt: now,
       updatedAt: now,

@@ -121,7 +121,7 @@ export class SqliteJobStore implements JobStore {
         `INSERT INTO jobs (id, owner, owner_email, filename, options, status, created_at, updated_at, revision, transitions)
          VALUES (?, ?, ?, ?, ?, 'uploaded', ?, ?, 1, json_array(json_object('status', 'uploaded', 'revision', 1, 'at', ?)))`,
       )
-      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, asked(job.options), now, now, now);
+      .run(job.id, job.owner, job.ownerEmail ?? null, job.filename, job.options ? JSON.stringify(job.options) : null, now, now, now);
     return (await this.get(job.id))!;
   }
 
@@ -281,5 +281,3 @@ function toJob(row: Row): Job {
     ...(row.percent !== null && { progress: { percent: row.percent, revision: row.percent_revision ?? row.revision } }),
   };
 }
-
-const asked = (options: ConvertOptions | undefined): string | null => (options && Object.keys(options).length > 0 ? JSON.stringify(options) : null);

@@ -74,6 +74,7 @@ export interface NewJob {
   /** Upload always gives it; without one the job is converted but nobody is mailed. */
   ownerEmail?: string;
   filename: string;
+  /** Only when something was asked. */
   options?: ConvertOptions;
 }
 
