@@ -9,6 +9,8 @@ export interface Running {
   close?: () => Promise<void>;
   /** Called as the drain begins: ends answers that would otherwise never finish (event streams). */
   drain?: () => void;
+  /** What the function chose at start, told on its 'listening' line (convert: its ffmpeg). */
+  started?: Record<string, unknown>;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function runFunction(name: string, start: (env: Env, log: Logger) =
   }
 
   const server = serve({ fetch: running.fetch, port, hostname: env.HOST ?? '0.0.0.0' }, (info) =>
-    log.info('listening', { port: info.port }),
+    log.info('listening', { port: info.port, ...running.started }),
   ) as Server;
   server.on('clientError', answerClientError(log));
   // Not serving at all (the port is taken) is no request's fault: exit, to be restarted.

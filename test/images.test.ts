@@ -121,6 +121,8 @@ function contract() {
           expect(ffmpeg).toBe('/usr/bin/ffmpeg');
           const { stdout } = await promisify(execFile)('chroot', [`/proc/${pid}/root`, ffmpeg!, '-version']);
           expect(stdout.split('\n')[0]).toMatch(/^ffmpeg version 7\./);
+          // And the one it says it chose, checked at start.
+          expect(JSON.parse(first)).toMatchObject({ ffmpeg: { path: '/usr/bin/ffmpeg', source: 'FFMPEG_PATH', version: expect.stringMatching(/^ffmpeg version 7\./) } });
         }
         child.kill('SIGTERM');
         expect(await exited).toBe(0);

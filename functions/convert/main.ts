@@ -1,21 +1,20 @@
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { ConfigError, envReader } from '../../shared/config';
 import { runFunction } from '../../shared/serve';
 import { keepSourceVideos, mediaUrl, mp3RetentionMs } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
+import { chooseFfmpeg } from './ffmpeg-binary';
 import { sweepTempFolders } from './sweep';
 import { defaultMaxDurationSeconds, mp3Transcoder } from './transcode';
 
 await runFunction('convert', async (env, log) => {
   const read = envReader(env);
-  // The npm binary always works; the container image sets FFMPEG_PATH to a faster distro build.
-  const ffmpegPath = read.optional('FFMPEG_PATH') ?? (await import('@ffmpeg-installer/ffmpeg')).default.path;
-  await access(ffmpegPath, constants.X_OK).catch(() => {
-    throw new ConfigError('FFMPEG_PATH', `must be the path of an executable ffmpeg, got "${ffmpegPath}"`);
+  // The image sets FFMPEG_PATH to its distribution's build; make dev takes the system's if any.
+  const ffmpeg = await chooseFfmpeg(env, async () => (await import('@ffmpeg-installer/ffmpeg')).default.path).catch((err: Error) => {
+    throw new ConfigError('FFMPEG_PATH', err.message);
   });
+  const ffmpegPath = ffmpeg.path;
   const quality = read.int('MP3_QUALITY', 2, { min: 0, max: 9 });
   const timeoutSeconds = read.int('FFMPEG_TIMEOUT_SECONDS', 900, { min: 1 });
   const maxDurationSeconds = read.int('MAX_DURATION_SECONDS', defaultMaxDurationSeconds, { min: 1, max: 24 * 3600 });
@@ -41,5 +40,6 @@ await runFunction('convert', async (env, log) => {
       return app.fetch(request);
     },
     close: stores.close,
+    started: { ffmpeg },
   };
 });
