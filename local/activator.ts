@@ -1,57 +1,59 @@
 /**
- * One function as Knative runs it, on this machine: a process started on the first request
- * (which waits for it, as the activator makes requests wait), stopped after an idle period
- * (scale to zero), with at most `containerConcurrency` requests in flight (the rest queue).
+ * One function as Knative serves it, on this machine: each request goes to an instance with room
+ * for it (at most `containerConcurrency` requests each); when none has room, another instance is
+ * started, as Knative scales out, up to `maxInstances`; beyond that requests queue, first come
+ * first served. A request that starts an instance waits for it, as Knative's activator makes it
+ * wait, and each instance stops after its own idle period, down to zero.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createInterface } from 'node:readline';
-import type { Logger } from '../shared/log';
 import { Problem } from '../shared/problem';
+import { Instance, type InstanceOptions } from './instance';
 
-export interface ActivatorOptions {
-  name: string;
-  /** What runs the function: `node <bundle>`, or podman running its image. It is given PORT and HOST in its env. */
-  command: string[];
-  env: Record<string, string>;
-  /** 0: no limit. */
+export interface ActivatorOptions extends InstanceOptions {
+  /** Requests at once per instance; 0: no limit, so one instance takes them all. */
   containerConcurrency: number;
+  /** The most instances at once (at least one). */
+  maxInstances: number;
   idleMs: number;
-  log: Logger;
-  /** Where the function's own log lines go. */
-  output?: (line: string) => void;
 }
 
-type State = { kind: 'stopped' } | { kind: 'starting'; ready: Promise<number> } | { kind: 'running'; port: number; child: ChildProcess } | { kind: 'stopping'; exited: Promise<void> };
-
 export class Activator {
-  private state: State = { kind: 'stopped' };
-  private child?: ChildProcess;
-  private active = 0;
-  private waiting: (() => void)[] = [];
-  private idleTimer?: NodeJS.Timeout;
-  /** Cold starts so far, for the log and for tests. */
+  /** Started or starting, oldest first. */
+  private instances: Instance[] = [];
+  private stopping = new Set<Promise<void>>();
+  private waiting: ((instance: Instance) => void)[] = [];
+  /** Cold starts so far, for tests. */
   starts = 0;
 
   constructor(private readonly options: ActivatorOptions) {}
 
   get running(): boolean {
-    return this.state.kind === 'running';
+    return this.instances.some((i) => i.port !== undefined);
+  }
+
+  /** Instances started or starting. */
+  get size(): number {
+    return this.instances.length;
+  }
+
+  /** Requests waiting for room. */
+  get queued(): number {
+    return this.waiting.length;
   }
 
   /** The Node HTTP handler that stands where the function's URL is. */
   handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    clearTimeout(this.idleTimer);
-    if (!(await this.admit(res))) return; // the client left while queued
+    const instance = await this.admit(res);
+    if (!instance) return; // the client left while queued
     let upstream: ClientRequest | undefined;
     // Whatever happens next, the place is given up when the exchange ends, the client's leaving included.
     res.once('close', () => {
       upstream?.destroy();
-      this.release();
+      this.release(instance);
     });
     let port: number;
     try {
-      port = await this.ensureStarted();
+      port = await instance.ready;
     } catch (err) {
       const problem = new Problem({ status: 502, title: 'Bad Gateway', detail: `${this.options.name} did not start: ${(err as Error).message}` });
       const response = problem.toResponse();
@@ -70,108 +72,82 @@ export class Activator {
     req.pipe(upstream);
   };
 
+  /** Stops the instances with nothing in flight; busy ones end with make dev (their IPC channel closes). */
   async stop(): Promise<void> {
-    clearTimeout(this.idleTimer);
-    if (this.state.kind === 'starting') await this.state.ready.catch(() => undefined);
-    if (this.state.kind === 'running') await this.scaleToZero('shutdown');
-    else if (this.state.kind === 'stopping') await this.state.exited;
+    for (const instance of this.instances.filter((i) => i.active === 0)) this.retire(instance, 'stopped');
+    await Promise.all(this.stopping);
   }
 
   /**
-   * A place among `containerConcurrency`, or false when the client goes away while queued: a
-   * waiter left in the queue would take a place that no exchange would ever give back.
+   * A place on an instance, or none when the client goes away while queued: a waiter left in the
+   * queue would take a place that no exchange would ever give back.
    */
-  private admit(res: ServerResponse): Promise<boolean> {
-    const limit = this.options.containerConcurrency;
-    if (limit === 0 || this.active < limit) {
-      this.active++;
-      return Promise.resolve(true);
-    }
+  private admit(res: ServerResponse): Promise<Instance | undefined> {
+    const instance = this.place();
+    if (instance) return Promise.resolve(instance);
     return new Promise((resolve) => {
-      const turn = () => {
+      const turn = (given: Instance) => {
         res.off('close', gone);
-        this.active++;
-        resolve(true);
+        resolve(given);
       };
       const gone = () => {
         this.waiting = this.waiting.filter((w) => w !== turn);
-        resolve(false);
+        resolve(undefined);
       };
       this.waiting.push(turn);
       res.once('close', gone);
     });
   }
 
-  private release(): void {
-    this.active--;
-    this.waiting.shift()?.();
-    if (this.active === 0 && this.waiting.length === 0) {
-      clearTimeout(this.idleTimer);
-      this.idleTimer = setTimeout(() => void this.scaleToZero('idle'), this.options.idleMs);
-      this.idleTimer.unref();
+  /** Takes a place on the oldest instance with room, else on a new one if another may start. */
+  private place(): Instance | undefined {
+    const { containerConcurrency: limit, maxInstances } = this.options;
+    // Oldest first: the newest are the ones left idle, to stop one by one.
+    let instance = this.instances.find((i) => limit === 0 || i.active < limit);
+    if (!instance && this.instances.length < (limit === 0 ? 1 : Math.max(1, maxInstances))) instance = this.startInstance();
+    if (!instance) return undefined;
+    instance.active++;
+    clearTimeout(instance.idleTimer);
+    return instance;
+  }
+
+  private release(instance: Instance): void {
+    instance.active--;
+    // Queued requests take whatever room there is now, first come first served.
+    while (this.waiting.length > 0) {
+      const given = this.place();
+      if (!given) break;
+      this.waiting.shift()!(given);
+    }
+    if (instance.active === 0 && this.instances.includes(instance)) {
+      instance.idleTimer = setTimeout(() => this.retire(instance, 'idle'), this.options.idleMs);
+      instance.idleTimer.unref();
     }
   }
 
-  private async ensureStarted(): Promise<number> {
-    for (;;) {
-      const state = this.state;
-      if (state.kind === 'running') return state.port;
-      if (state.kind === 'starting') return state.ready;
-      if (state.kind === 'stopping') {
-        await state.exited;
-        continue;
-      }
-      const ready = this.spawn();
-      this.state = { kind: 'starting', ready };
-      ready.catch(() => (this.state = { kind: 'stopped' }));
-      return ready;
-    }
+  private startInstance(): Instance {
+    const instance = new Instance(this.options, (exited) => this.remove(exited));
+    this.instances.push(instance);
+    instance.ready.then(
+      () => this.starts++,
+      () => this.remove(instance),
+    );
+    return instance;
   }
 
-  private spawn(): Promise<number> {
-    const { name, command: [file, ...args], env, log, output = (line) => process.stdout.write(`${line}\n`) } = this.options;
-    const started = performance.now();
-    const child = spawn(file!, args, {
-      env: { ...env, PORT: '0', HOST: '127.0.0.1' },
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-    });
-    this.child = child;
-    return new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        output(line);
-        if (this.state.kind !== 'starting') return;
-        try {
-          const entry = JSON.parse(line) as { msg?: string; port?: number; variable?: string; detail?: string };
-          if (entry.msg === 'listening' && entry.port) {
-            this.starts++;
-            this.state = { kind: 'running', port: entry.port, child };
-            log.info('cold start', { function: name, ms: Math.round(performance.now() - started) });
-            resolve(entry.port);
-          }
-          if (entry.msg === 'invalid configuration') reject(new Error(entry.detail ?? 'invalid configuration'));
-        } catch {
-          // not a JSON line: passed through as it is
-        }
-      });
-      child.once('exit', (code, signal) => {
-        if (this.child === child) this.child = undefined;
-        reject(new Error(`exited with ${code ?? signal} before it was ready`));
-        if (this.state.kind === 'running' && this.state.child === child) {
-          log.warn('function exited', { function: name, code, signal });
-          this.state = { kind: 'stopped' };
-        }
-      });
-    });
+  private remove(instance: Instance): void {
+    clearTimeout(instance.idleTimer);
+    this.instances = this.instances.filter((i) => i !== instance);
   }
 
-  private async scaleToZero(reason: 'idle' | 'shutdown'): Promise<void> {
-    const state = this.state;
-    if (state.kind !== 'running' || this.active > 0) return;
-    const exited = new Promise<void>((resolve) => state.child.once('exit', () => resolve()));
-    this.state = { kind: 'stopping', exited };
-    state.child.kill('SIGTERM');
-    await exited;
-    this.state = { kind: 'stopped' };
-    this.options.log.info(reason === 'idle' ? 'scaled to zero' : 'stopped', { function: this.options.name });
+  private retire(instance: Instance, reason: 'idle' | 'stopped'): void {
+    this.remove(instance);
+    const stopped = instance.stop().then(() => {
+      this.stopping.delete(stopped);
+      const left = this.instances.length;
+      const msg = reason === 'stopped' ? 'stopped' : left === 0 ? 'scaled to zero' : 'scaled down';
+      this.options.log.info(msg, { function: this.options.name, instances: left });
+    });
+    this.stopping.add(stopped);
   }
 }

@@ -1,8 +1,10 @@
 /**
  * `make dev`: earshot on one machine, shaped by the same manifests as the Knative deployment.
- * Each function is its own process behind its own port, started on demand and stopped when
- * idle; the embedded broker routes events per the Triggers; the PingSources ping their Services
- * on schedule (EARSHOT_PING_EVERY_SECONDS=<n>: every n seconds instead); everything lives under DATA_DIR.
+ * Each function runs as processes behind its own port: one started on demand, another when every
+ * one is at its containerConcurrency (up to its max-scale and this machine's cores, or
+ * EARSHOT_MAX_INSTANCES), each stopped when idle. The embedded broker routes events per the
+ * Triggers; the PingSources ping their Services on schedule (EARSHOT_PING_EVERY_SECONDS=<n>:
+ * every n seconds instead); everything lives under DATA_DIR.
  * EARSHOT_BROKER=rabbitmq runs eventing-rabbitmq's real data plane instead (local/dataplane.ts).
  * EARSHOT_IMAGES=<tag> runs each function from its image (`make images TAG=<tag>`) in podman, with
  * only its Service's env: nothing is kept on this machine, so the stores and mail are real servers.
@@ -12,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { hashPassword } from '../functions/login/password';
@@ -31,6 +34,12 @@ const env = process.env;
 const dataDir = resolve(env.DATA_DIR ?? '.earshot');
 const basePort = Number(env.EARSHOT_PORT ?? 8080);
 const idleMs = Number(env.EARSHOT_IDLE_SECONDS ?? 60) * 1000;
+// Knative spreads a Service's pods over nodes; here every instance shares this machine's cores.
+const instanceCap = Number(env.EARSHOT_MAX_INSTANCES ?? availableParallelism());
+if (!(Number.isInteger(instanceCap) && instanceCap >= 1)) {
+  console.error(`EARSHOT_MAX_INSTANCES=${env.EARSHOT_MAX_INSTANCES}: want a whole number of instances, at least 1.`);
+  process.exit(1);
+}
 const pingEverySeconds = env.EARSHOT_PING_EVERY_SECONDS ? Number(env.EARSHOT_PING_EVERY_SECONDS) : undefined;
 if (pingEverySeconds !== undefined && !(pingEverySeconds > 0)) {
   console.error(`EARSHOT_PING_EVERY_SECONDS=${env.EARSHOT_PING_EVERY_SECONDS}: want a number of seconds above 0.`);
@@ -91,6 +100,7 @@ for (const [i, fn] of functions.entries()) {
     // podman finds its helpers on PATH; the container is given only the keys its command names.
     env: imageTag ? { ...fnEnv, PATH: env.PATH ?? '' } : fnEnv,
     containerConcurrency: fn.containerConcurrency,
+    maxInstances: fn.maxScale === 0 ? instanceCap : Math.min(fn.maxScale, instanceCap),
     idleMs,
     log,
   });
@@ -288,7 +298,7 @@ function printBanner() {
     demo
       ? `  demo user  ${demo.email} / ${demo.password}   (also in ${join(dataDir, 'demo-user.txt')})`
       : `  users      as before (see ${join(dataDir, 'demo-user.txt')}, or make user-add)`,
-    `Functions start on their first request and stop after ${idleMs / 1000} s idle. Ctrl-C stops it all.`,
+    `Functions start on their first request, scale out to their max-scale (at most ${instanceCap} instances each), and stop after ${idleMs / 1000} s idle. Ctrl-C stops it all.`,
     '',
   ];
   process.stderr.write(`${lines.join('\n')}\n`);

@@ -1,7 +1,7 @@
 /**
  * What the Knative manifests say about earshot's topology, read for the local runtime and for
- * `make deploy`: the functions with their env and concurrency, the broker, the triggers, and the
- * PingSources.
+ * `make deploy`: the functions with their env, concurrency and scale, the broker, the triggers,
+ * and the PingSources.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,8 @@ export interface FunctionSpec {
   secretEnv: string[];
   /** 0: no limit. */
   containerConcurrency: number;
+  /** The most pods at once (`autoscaling.knative.dev/max-scale`); 0: no limit, as Knative reads it unset or "0". */
+  maxScale: number;
   /** The longest a request may take (Knative's `timeoutSeconds`, 300 when unset). */
   timeoutSeconds: number;
   /** Bound to the broker by a SinkBinding: it gets K_SINK. */
@@ -97,6 +99,7 @@ export function readTopology(root = '.'): Topology {
       name: s.metadata.name,
       secretEnv: (s.spec.template.spec.containers[0].env ?? []).map((e: { name: string }) => e.name),
       containerConcurrency: s.spec.template.spec.containerConcurrency ?? 0,
+      maxScale: Number(s.spec.template.metadata?.annotations?.['autoscaling.knative.dev/max-scale'] ?? 0),
       timeoutSeconds: s.spec.template.spec.timeoutSeconds ?? 300,
       sendsEvents: bound.has(s.metadata.name),
       clusterLocal: s.metadata.labels?.['networking.knative.dev/visibility'] === 'cluster-local',
