@@ -60,6 +60,7 @@ export class Instance {
         }
       });
     });
+    // One that never got ready (an invalid configuration, say) is not left behind.
     this.ready.catch(() => this.child.kill('SIGTERM'));
   }
 
