@@ -14,6 +14,8 @@ import { dropDatabase, mongoReachable } from '../test/mongo';
 import { benchBroker } from './broker';
 import { benchColdStarts } from './coldstart';
 import { benchConvert } from './convert';
+import { benchAgainstMoviepy } from './moviepy';
+import { chooseFfmpeg } from '../functions/convert/ffmpeg-binary';
 import { benchConvertInImage, benchImages, imagesBuilt } from './images';
 import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
@@ -40,6 +42,9 @@ const step = async (name: string, work: () => Promise<Row | Row[]>) => {
 await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
 if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
 else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
+// The default path (the ffmpeg convert chooses here) against the system earshot replaces.
+const chosen = await chooseFfmpeg(process.env, async () => ffmpegInstaller.path);
+await step('B1 against moviepy', () => benchAgainstMoviepy({ seconds: 600, runs: 3, ffmpegPath: chosen.path, label: `${chosen.source} ffmpeg (${chosen.version.split(' ')[2]})` }));
 const imageNames = ['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'];
 const images = podmanAvailable && (await imagesBuilt(imageNames));
 if (images && (await mongoReachable())) {
