@@ -5,9 +5,12 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
+import { chooseFfmpeg } from '../functions/convert/ffmpeg-binary';
 
 const run = promisify(execFile);
-export const ffmpegPath = process.env.FFMPEG_PATH || ffmpegInstaller.path;
+/** The ffmpeg convert chooses on this machine (FFMPEG_PATH, else the system's, else npm's): tests run what users run. */
+export const chosenFfmpeg = await chooseFfmpeg(process.env, async () => ffmpegInstaller.path);
+export const ffmpegPath = chosenFfmpeg.path;
 
 /**
  * An H.264 + AAC MP4 with its index (moov) at the end, as cameras and most tools write it:
@@ -170,4 +173,26 @@ export async function ffprobe(path: string): Promise<Probed> {
   if (!ffprobePath) throw new Error('no ffprobe');
   const { stdout } = await run(ffprobePath, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path]);
   return JSON.parse(stdout) as Probed;
+}
+
+/**
+ * Stereo AAC in an MP4 (no video): `sweep`, two sine sweeps (100 Hz→8 kHz left, 150 Hz→6 kHz
+ * right), or `speech`, pink noise shaped like speech (syllables at ~4 Hz, a pause every 3 s):
+ * the two hardest cases for a join, a pure tone a seam would click in and noise a seam would
+ * show in as a step of level.
+ */
+export async function makeProgramme(path: string, kind: 'sweep' | 'speech', seconds: number): Promise<string> {
+  const sweep = (from: number, to: number) => `0.5*sin(2*PI*(${from}*t+${(to - from) / (2 * seconds)}*t*t))`;
+  const inputs =
+    kind === 'sweep'
+      ? ['-f', 'lavfi', '-i', `aevalsrc=${sweep(100, 8000)}|${sweep(150, 6000)}:s=44100:d=${seconds}`]
+      : ['-f', 'lavfi', '-i', `anoisesrc=color=pink:amplitude=0.5:sample_rate=44100:duration=${seconds}:seed=7`, '-af', `aformat=channel_layouts=stereo,volume='(0.55+0.45*sin(2*PI*4.2*t))*gt(mod(t,3),0.4)':eval=frame`];
+  await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-y', ...inputs, '-c:a', 'aac', '-b:a', '160k', '-f', 'mp4', path]);
+  return path;
+}
+
+/** The audio of a file decoded as ffmpeg plays it (gapless: encoder delay and padding removed), interleaved float samples. */
+export async function decodePcm(path: string): Promise<{ samples: Float32Array; channels: number }> {
+  const { stdout } = await run(ffmpegPath, ['-hide_banner', '-loglevel', 'error', '-i', path, '-map', '0:a:0', '-ac', '2', '-f', 'f32le', '-'], { encoding: 'buffer', maxBuffer: 1 << 30 });
+  return { samples: new Float32Array(Uint8Array.from(stdout).buffer), channels: 2 }; // copied: aligned to 4
 }

@@ -9,6 +9,8 @@ export const inputOptions = ['-nostdin', '-protocol_whitelist', 'file', '-format
 /** One audio stream of the input, in the order ffmpeg numbers them (`0:a:N`). */
 export interface AudioStream {
   channels: number;
+  /** Hz, as the stream declares it; undefined when it declares none. */
+  sampleRate?: number;
   /** The container marks it the one to play. */
   isDefault: boolean;
 }
@@ -103,7 +105,10 @@ export function readDump(stderr: string): InputDump {
       continue;
     }
     const stream = /^Stream #0:\d+\S*: (Audio|Video): (.*)$/.exec(text);
-    if (stream?.[1] === 'Audio') dump.audioStreams.push({ channels: channelCount(stream[2]!), isDefault: /\(default\)/.test(stream[2]!) });
+    if (stream?.[1] === 'Audio') {
+      const rate = /, (\d+) Hz,/.exec(stream[2]!)?.[1];
+      dump.audioStreams.push({ channels: channelCount(stream[2]!), ...(rate && { sampleRate: Number(rate) }), isDefault: /\(default\)/.test(stream[2]!) });
+    }
     if (stream?.[1] === 'Video' && !/\(attached pic\)/.test(stream[2]!)) dump.hasVideo = true;
   }
   return dump;

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, rename, rm, stat } from 'node:fs/promises';
+import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import { displayText } from '../../shared/text';
 import type { ConvertOptions } from '../../shared/convert-options';
+import { joinMp3, NotJoinable } from './mp3-join';
 import { inputOptions, probeMedia, type InputDump } from './probe';
+import { stretches } from './segments';
 
 export interface TranscodeOptions {
   ffmpegPath: string;
@@ -18,6 +20,10 @@ export interface TranscodeOptions {
   maxOutputBytes?: number;
   /** A frame of the video as the MP3's cover picture (default true). */
   coverArt?: boolean;
+  /** Shortest stretch of audio encoded on its own: audio twice as long or more is split (see segments.ts). Default 60. */
+  segmentSeconds?: number;
+  /** ffmpeg encodes one conversion may run at once (default 1: one pass). */
+  workers?: number;
 }
 
 /** What one conversion is asked for: the title (the stored file's name) and the uploader's options. */
@@ -52,6 +58,8 @@ export interface Mp3Plan {
   quality?: number;
   /** The second loudnorm pass, with the first pass's measurements. */
   loudnorm?: string;
+  /** Hz of the audio converted, when the source declares it. */
+  sampleRate?: number;
 }
 
 /** Cover pictures are at most this wide and high: enough for any player's artwork view. */
@@ -73,6 +81,8 @@ export interface Converted {
   durationSeconds: number;
   /** The audio track converted, counted from 1. */
   audioTrack: number;
+  /** Encodes joined into the MP3: 1 unless it was encoded in stretches. */
+  segments: number;
 }
 
 /** The input cannot become an MP3; `reason` is fit to show the user. */
@@ -124,6 +134,7 @@ export function mp3Plan(dump: InputDump, wanted: Wanted, options: Pick<Transcode
   return {
     tags,
     audioStream,
+    ...(streams[audioStream]?.sampleRate !== undefined && { sampleRate: streams[audioStream].sampleRate }),
     downmixTo,
     coverAt,
     start,
@@ -163,9 +174,6 @@ function audioFilters(plan: Mp3Plan): string[] {
 export function mp3Command(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan = {}) {
   const { ffmpegPath, timeoutSeconds } = options;
   const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
-  const tags = Object.entries(plan.tags ?? {})
-    .map(([key, value]) => [key, displayText(value ?? '')] as const)
-    .filter(([, value]) => value);
   const filters = audioFilters(plan);
   const command = ffmpeg({ timeout: timeoutSeconds })
     .setFfmpegPath(ffmpegPath)
@@ -177,16 +185,38 @@ export function mp3Command(input: string, output: string, options: TranscodeOpti
     // selectedAudio). `-fs` counts the bytes written, which no header can bend.
     ...selectedAudio(plan, maxSeconds), '-abort_on', 'empty_output', '-fs', String(options.maxOutputBytes ?? outputBound(maxSeconds)),
     ...(filters.length > 0 ? ['-filter:a', filters.join(',')] : []),
-    // Tags earshot chooses: none of the container's, no chapters, no encoder version. ffmpeg
-    // owns `encoder` (TSSE: its version, or nothing with +bitexact), so earshot signs as TENC.
-    '-map_metadata', '-1', '-map_chapters', '-1', '-fflags', '+bitexact', '-id3v2_version', '3',
-    ...tags.flatMap(([key, value]) => ['-metadata', `${key}=${value}`]),
-    '-metadata', 'encoded_by=earshot',
+    ...tagOptions(plan.tags),
   ]);
   command.noVideo().audioCodec('libmp3lame');
   if (plan.bitrate !== undefined) command.audioBitrate(plan.bitrate);
   else command.audioQuality(plan.quality ?? options.quality);
   return command.format('mp3').output(`file:${output}`);
+}
+
+/**
+ * Tags earshot chooses: none of the container's, no chapters, no encoder version. ffmpeg owns
+ * `encoder` (TSSE: its version, or nothing with +bitexact), so earshot signs as TENC.
+ */
+function tagOptions(tags: Tags = {}): string[] {
+  const chosen = Object.entries(tags)
+    .map(([key, value]) => [key, displayText(value ?? '')] as const)
+    .filter(([, value]) => value);
+  return [
+    '-map_metadata', '-1', '-map_chapters', '-1', '-fflags', '+bitexact', '-id3v2_version', '3',
+    ...chosen.flatMap(([key, value]) => ['-metadata', `${key}=${value}`]),
+    '-metadata', 'encoded_by=earshot',
+  ];
+}
+
+/** A joined MP3 copied as it is, with the tags the encodes it was joined from did not get. */
+export function tagCommand(mp3: string, output: string, options: TranscodeOptions, tags?: Tags) {
+  return ffmpeg({ timeout: options.timeoutSeconds })
+    .setFfmpegPath(options.ffmpegPath)
+    .input(`file:${mp3}`)
+    .inputOptions(...sourceOptions(options.timeoutSeconds))
+    .outputOptions('-map', '0:a', '-c:a', 'copy', ...tagOptions(tags))
+    .format('mp3')
+    .output(`file:${output}`);
 }
 
 /**
@@ -249,19 +279,78 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
     const left = (deadline - performance.now()) / 1000;
     if (left <= 0) throw tookTooLong(timeoutSeconds);
     const audio = plan.coverAt === undefined ? output : `${output}.audio`;
-    const stderr = await run(mp3Command(input, audio, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress);
+    const stretched = segmentable(plan, declared, options) ? await inStretches(input, audio, { ...options, timeoutSeconds: left }, plan, declared!, progress) : undefined;
+    const encoded = stretched ?? { durationSeconds: lastTimestamp(await run(mp3Command(input, audio, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress)), segments: 1 };
     const size = await stat(audio).then((s) => s.size, () => 0);
     if (size === 0) throw new Unconvertible('No audio could be extracted from the video.');
-    const durationSeconds = lastTimestamp(stderr);
+    const { durationSeconds, segments } = encoded;
     // Stopped by -t or -fs: the header understated the audio. Storing the first hours as if they
     // were the whole would lose the rest without a word; the user is told the limit instead.
     if (tooLong(durationSeconds) || size >= maxBytes) {
       throw new Unconvertible(`The audio runs past ${clock(maxSeconds)}; earshot converts up to ${clock(maxSeconds)}.`);
     }
     if (plan.coverAt !== undefined) await withCover(audio, input, output, options, plan.coverAt, deadline);
-    return { durationSeconds, audioTrack: (plan.audioStream ?? 0) + 1 };
+    return { durationSeconds, audioTrack: (plan.audioStream ?? 0) + 1, segments };
   };
 }
+
+/**
+ * Whether to encode in stretches: long enough, more than one worker, and audio whose samples
+ * map one to one onto the MP3's (an MPEG-1 rate, no resampling loudnorm).
+ */
+function segmentable(plan: Mp3Plan, seconds: number | undefined, options: TranscodeOptions): boolean {
+  const workers = options.workers ?? 1;
+  const rate = plan.sampleRate;
+  return workers > 1 && seconds !== undefined && seconds >= 2 * (options.segmentSeconds ?? 60) && !plan.loudnorm && (rate === 32000 || rate === 44100 || rate === 48000);
+}
+
+/**
+ * The plan's audio encoded as `workers` stretches at once and joined (see segments.ts). Undefined
+ * when the pieces cannot be joined (the audio ended before its declared length, say): the
+ * caller then encodes in one pass, as if it had never tried.
+ */
+async function inStretches(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan, seconds: number, onTime?: (seconds: number) => void) {
+  const rate = plan.sampleRate!;
+  const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
+  const count = Math.min(options.workers ?? 1, Math.floor(seconds / (options.segmentSeconds ?? 60)));
+  const parts = stretches(Math.round(seconds * rate), count);
+  const done = parts.map(() => 0);
+  const report = (k: number) => (t: number) => {
+    done[k] = t;
+    onTime?.(done.reduce((a, b) => a + b, 0));
+  };
+  const files = parts.map((_, k) => `${output}.${k}`);
+  try {
+    const encodes = parts.map((part, k) => {
+      const offset = part.startSample / rate;
+      const piece: Mp3Plan = {
+        ...plan,
+        tags: undefined,
+        coverAt: undefined,
+        // The first starts where a single pass would: a seek, even to 0, decodes differently.
+        start: k === 0 ? plan.start : (plan.start ?? 0) + offset,
+        length: part.samples !== undefined ? part.samples / rate : Math.min(plan.length ?? Infinity, maxSeconds + 1) - offset,
+      };
+      return run(mp3Command(input, files[k]!, options, piece), options.timeoutSeconds, report(k));
+    });
+    // Every ffmpeg has exited before this settles, whichever failed.
+    const results = await Promise.allSettled(encodes);
+    const failure = results.find((r) => r.status === 'rejected');
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    const joined = joinMp3(await Promise.all(parts.map(async (part, k) => ({ bytes: await readFile(files[k]!), from: part.from, count: part.count }))));
+    await writeFile(`${output}.joined`, joined.bytes);
+    await run(tagCommand(`${output}.joined`, output, options, plan.tags), options.timeoutSeconds);
+    return { durationSeconds: joined.samples / joined.sampleRate, segments: count };
+  } catch (err) {
+    // A stretch found no audio (it ends before the container says) or could not be joined:
+    // the single pass decides, with its own answer. Out of time is out of time.
+    if (err instanceof NotJoinable || (err instanceof Unconvertible && !(err instanceof TimedOut))) return undefined;
+    throw err;
+  } finally {
+    await Promise.all([...files, `${output}.joined`].map((f) => rm(f, { force: true })));
+  }
+}
+
 
 /**
  * Adds the cover to the encoded MP3 at `audio`, writing `output`. The cover is a nicety: a video
@@ -370,7 +459,9 @@ function killWhenOrphaned(pid: number): () => void {
   return () => watchdog.kill('SIGKILL');
 }
 
-const tookTooLong = (timeoutSeconds: number) => new Unconvertible(`The video took longer than ${timeoutSeconds} seconds to convert.`);
+class TimedOut extends Unconvertible {}
+
+const tookTooLong = (timeoutSeconds: number) => new TimedOut(`The video took longer than ${timeoutSeconds} seconds to convert.`);
 
 const cpuSeconds = (timeoutSeconds: number) => String(Math.max(1, Math.ceil(timeoutSeconds)));
 

@@ -1,0 +1,225 @@
+/**
+ * Joins MP3s encoded in parallel from overlapping stretches of one audio into the MP3 a single
+ * encode would have made: each piece's frames sit on the same 1152-sample grid, so joining is
+ * choosing whose frame each slot gets, then mending the two things frames share across a join:
+ *
+ * - the bit reservoir: a frame's main data may start up to 511 bytes back, in the data areas of
+ *   the frames before it. The first frame kept from a piece points back into its own piece's
+ *   frames, which the join drops; those bytes are moved to the end of the frame kept before it
+ *   (made a bitrate step larger when they do not fit), where the decoder looks for them;
+ * - the info frame (Xing and LAME tags): rewritten for the whole, with the first piece's encoder
+ *   delay and the last piece's padding, a table of contents and both CRCs.
+ */
+import { audioStart, frameLength, infoTagAt, readFrames, samplesPerFrame, type Mp3Frame } from './mp3-frames';
+
+export interface Piece {
+  /** The whole MP3 file one encode wrote (its info frame first). */
+  bytes: Uint8Array;
+  /** Index among its audio frames (the info frame not counted) of the first frame kept. */
+  from: number;
+  /** Audio frames kept; the rest to its end when absent. */
+  count?: number;
+}
+
+export interface Joined {
+  bytes: Uint8Array;
+  frames: number;
+  /** Samples a gapless decoder plays: frames less the encoder delay and the padding. */
+  samples: number;
+  sampleRate: number;
+}
+
+/** Cannot be joined (an encode of an unexpected shape): the caller encodes in one pass instead. */
+export class NotJoinable extends Error {}
+
+interface Parsed {
+  bytes: Uint8Array;
+  info: Mp3Frame;
+  tagAt: number;
+  frames: Mp3Frame[];
+  /** Start of each audio frame's data area in the piece's reservoir stream (data areas end to end). */
+  areaStart: number[];
+}
+
+function parse(bytes: Uint8Array): Parsed {
+  let all: Mp3Frame[];
+  try {
+    all = readFrames(bytes, audioStart(bytes));
+  } catch (err) {
+    throw new NotJoinable((err as Error).message);
+  }
+  const info = all[0]!;
+  const tagAt = infoTagAt(bytes, info);
+  if (tagAt === undefined) throw new NotJoinable('the encode has no info frame');
+  // Flags 15: frames, bytes, TOC and quality, then the LAME tag: what ffmpeg writes.
+  if (readUint32(bytes, tagAt + 4) !== 15 || info.length < tagAt - info.offset + 156) throw new NotJoinable('the info frame is not the expected Xing + LAME tag');
+  const frames = all.slice(1);
+  if (frames.some((f) => f.crc || f.sampleRate !== info.sampleRate || f.channels !== info.channels)) throw new NotJoinable('the frames are not alike');
+  const areaStart: number[] = [];
+  let position = 0;
+  for (const frame of frames) {
+    areaStart.push(position);
+    position += frame.length - frame.headerLength;
+  }
+  return { bytes, info, tagAt, frames, areaStart };
+}
+
+/** The bytes [from, to) of a piece's reservoir stream. */
+function reservoir(piece: Parsed, from: number, to: number): Uint8Array {
+  const out = new Uint8Array(to - from);
+  piece.frames.forEach((frame, i) => {
+    const start = piece.areaStart[i]!;
+    const end = start + frame.length - frame.headerLength;
+    const lo = Math.max(from, start);
+    const hi = Math.min(to, end);
+    if (lo < hi) out.set(piece.bytes.subarray(frame.offset + frame.headerLength + lo - start, frame.offset + frame.headerLength + hi - start), lo - from);
+  });
+  return out;
+}
+
+/** How many bytes before frame `first`'s data area the frames from `first` on read. */
+function bytesNeededBefore(piece: Parsed, first: number): number {
+  const start = piece.areaStart[first]!;
+  let need = 0;
+  for (let i = first; i < piece.frames.length && piece.areaStart[i]! - 511 < start; i++) {
+    need = Math.max(need, start - (piece.areaStart[i]! - piece.frames[i]!.mainDataBegin));
+  }
+  return need;
+}
+
+/**
+ * Frame `last` of `piece`, its data area cut after its own main data and `tail` put at its end:
+ * the same frame to a decoder, and the bytes the next frame reads back are `tail`. Undefined
+ * when even the largest frame cannot hold both.
+ */
+function withTail(piece: Parsed, last: number, tail: Uint8Array): Uint8Array | undefined {
+  const frame = piece.frames[last]!;
+  const ownEnd = piece.areaStart[last]! - frame.mainDataBegin + Math.ceil(frame.mainDataBits / 8);
+  const own = Math.max(0, ownEnd - piece.areaStart[last]!);
+  for (let index = frame.bitrateIndex; index <= 14; index++) {
+    for (const padding of index === frame.bitrateIndex ? [frame.padding] : [false, true]) {
+      const length = frameLength(index, frame.sampleRate, padding);
+      if (length - frame.headerLength < own + tail.length) continue;
+      const out = new Uint8Array(length); // the gap between its data and the tail is zeros: ancillary data
+      out.set(piece.bytes.subarray(frame.offset, frame.offset + frame.headerLength + own));
+      out[2] = (index << 4) | (padding ? 2 : 0) | (out[2]! & 0x0d);
+      out.set(tail, length - tail.length);
+      return out;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The pieces' kept frames in order, behind one info frame. A join whose moved bytes fit no frame
+ * moves one slot later (a frame more from the earlier piece, one fewer from the later), up to
+ * `slack` slots: the pieces overlap by more than that.
+ */
+export function joinMp3(pieces: Piece[], { slack = 3 } = {}): Joined {
+  if (pieces.length === 0) throw new NotJoinable('nothing to join');
+  const parsed = pieces.map((p) => parse(p.bytes));
+  const chunks: Uint8Array[] = [];
+  const sizes: number[] = [];
+  let shift = 0; // slots the previous join moved later
+  for (let k = 0; k < pieces.length; k++) {
+    const piece = parsed[k]!;
+    const from = pieces[k]!.from + shift;
+    const end = pieces[k]!.count === undefined ? piece.frames.length : pieces[k]!.from + pieces[k]!.count!;
+    if (end > piece.frames.length || from >= end) throw new NotJoinable(`piece ${k} has ${piece.frames.length} frames, ${end} wanted`);
+    let last = end - 1;
+    shift = 0;
+    let tailFrame: Uint8Array | undefined;
+    if (k + 1 < pieces.length) {
+      const next = parsed[k + 1]!;
+      for (; shift <= slack && !tailFrame; shift++) {
+        const first = pieces[k + 1]!.from + shift;
+        if (first >= next.frames.length || end + shift > piece.frames.length) break;
+        last = end - 1 + shift;
+        const need = bytesNeededBefore(next, first);
+        tailFrame = withTail(piece, last, reservoir(next, next.areaStart[first]! - need, next.areaStart[first]!));
+      }
+      shift--;
+      if (!tailFrame) throw new NotJoinable(`no join found after piece ${k}`);
+    }
+    for (let i = from; i <= last; i++) {
+      const frame = piece.frames[i]!;
+      const bytes = i === last && tailFrame ? tailFrame : piece.bytes.subarray(frame.offset, frame.offset + frame.length);
+      chunks.push(bytes);
+      sizes.push(bytes.length);
+    }
+  }
+  const first = parsed[0]!;
+  const info = infoFrame(first, parsed.at(-1)!, sizes);
+  const bytes = concat([info, ...chunks]);
+  seal(bytes, info.length, first.tagAt - first.info.offset);
+  const rate = first.info.sampleRate;
+  const { delay, padding } = delayAndPadding(first, parsed.at(-1)!);
+  return { bytes, frames: sizes.length, samples: sizes.length * samplesPerFrame - delay - padding, sampleRate: rate };
+}
+
+function delayAndPadding(first: Parsed, last: Parsed) {
+  const delay = readUint24(first.bytes, first.tagAt + 141) >> 12;
+  const padding = readUint24(last.bytes, last.tagAt + 141) & 0xfff;
+  return { delay, padding };
+}
+
+/** The first piece's info frame, its counts, table of contents, padding and CRCs made the whole's. */
+function infoFrame(first: Parsed, last: Parsed, sizes: number[]): Uint8Array {
+  const frame = Uint8Array.from(first.bytes.subarray(first.info.offset, first.info.offset + first.info.length)); // a copy (Buffer.slice is not)
+  const tag = first.tagAt - first.info.offset;
+  const audioBytes = sizes.reduce((a, b) => a + b, 0);
+  const total = frame.length + audioBytes;
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  view.setUint32(tag + 8, sizes.length);
+  view.setUint32(tag + 12, total);
+  // Entry i: where the frame i% of the way in starts, in 256ths of the file.
+  const offsets = [frame.length];
+  for (const size of sizes) offsets.push(offsets.at(-1)! + size);
+  for (let i = 0; i < 100; i++) frame[tag + 16 + i] = i === 0 ? 0 : Math.min(255, Math.floor((256 * offsets[Math.floor((i / 100) * sizes.length)]!) / total));
+  const { delay, padding } = delayAndPadding(first, last);
+  const delayPadding = (delay << 12) | padding;
+  frame[tag + 141] = delayPadding >> 16;
+  frame[tag + 142] = (delayPadding >> 8) & 0xff;
+  frame[tag + 143] = delayPadding & 0xff;
+  view.setUint32(tag + 148, total);
+  return frame;
+}
+
+/**
+ * Sets the music CRC (over every audio frame) and the tag CRC: over the 190 bytes from the info
+ * frame's start, its own field as zeros (a mono tag ends before byte 190), as ffmpeg computes it.
+ * (A mono info frame can be shorter than 190 bytes; the count goes on into the next frame.)
+ */
+function seal(bytes: Uint8Array, infoLength: number, tag: number): void {
+  const music = crc16(bytes.subarray(infoLength));
+  bytes[tag + 152] = music >> 8;
+  bytes[tag + 153] = music & 0xff;
+  bytes[tag + 154] = 0;
+  bytes[tag + 155] = 0;
+  const own = crc16(bytes.subarray(0, 190));
+  bytes[tag + 154] = own >> 8;
+  bytes[tag + 155] = own & 0xff;
+}
+
+/** CRC-16/ARC (polynomial 0x8005, reflected), the LAME tag's. */
+export function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return crc;
+}
+
+const readUint32 = (bytes: Uint8Array, at: number) => ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+const readUint24 = (bytes: Uint8Array, at: number) => (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!;
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
