@@ -9,6 +9,8 @@ import { audioStart, readFrames, samplesPerFrame } from './mp3-frames';
 import { overrunFrames, prerollFrames, stretches } from './segments';
 import { mp3Transcoder } from './transcode';
 
+type Pcm = Awaited<ReturnType<typeof decodePcm>>;
+
 describe('stretches', () => {
   it('gives every frame of the whole to exactly one stretch, each starting on the frame grid, a few frames early', () => {
     for (const [samples, count] of [[44_100 * 600, 2], [48_000 * 2400 + 17, 3], [44_100 * 121, 4]] as const) {
@@ -56,7 +58,7 @@ describe('encoding in stretches', () => {
       const joined = await transcoder(3)(source, three);
       expect(joined.segments).toBe(3);
 
-      const [original, single, parallel] = await Promise.all([source, one, three].map(decodePcm));
+      const [original, single, parallel] = (await Promise.all([source, one, three].map(decodePcm))) as [Pcm, Pcm, Pcm];
       // Duration: not within a frame but to the sample, as a gapless player plays it.
       expect(parallel.samples.length).toBe(single.samples.length);
       expect(Math.abs(single.samples.length / 2 - 40 * 44_100)).toBeLessThan(samplesPerFrame);
