@@ -94,9 +94,9 @@ async function convertAndStore({ media, jobs, transcode, log }: ConvertDeps, job
     });
     // The title comes from the stored name and the options from the job, as upload checked them: not the event's.
     const wanted = { title: parse(video.filename).name, ...(job.options && { options: job.options }) };
-    const { durationSeconds, audioTrack } = await transcode(input, output, wanted, progress.report).finally(progress.settled);
+    const { durationSeconds, audioTrack, segments } = await transcode(input, output, wanted, progress.report).finally(progress.settled);
     const sizeBytes = (await stat(output)).size;
-    log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, audioTrack, ms: Math.round(performance.now() - started) });
+    log.info('converted', { videoId: video.id, durationSeconds, sizeBytes, audioTrack, segments, ms: Math.round(performance.now() - started) });
 
     const filename = mp3Name(video.filename);
     // The MP3 takes the video's id: "does an MP3 exist for this video" is one lookup.

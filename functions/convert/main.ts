@@ -4,6 +4,7 @@ import { runFunction } from '../../shared/serve';
 import { keepSourceVideos, mediaUrl, mp3RetentionMs } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
 import { createApp } from './app';
+import { cpuLimit } from './cpus';
 import { chooseFfmpeg } from './ffmpeg-binary';
 import { sweepTempFolders } from './sweep';
 import { defaultMaxDurationSeconds, mp3Transcoder } from './transcode';
@@ -18,6 +19,9 @@ await runFunction('convert', async (env, log) => {
   const quality = read.int('MP3_QUALITY', 2, { min: 0, max: 9 });
   const timeoutSeconds = read.int('FFMPEG_TIMEOUT_SECONDS', 900, { min: 1 });
   const maxDurationSeconds = read.int('MAX_DURATION_SECONDS', defaultMaxDurationSeconds, { min: 1, max: 24 * 3600 });
+  // Long audio is encoded in stretches at once, as many as the pod's CPU limit allows.
+  const workers = read.int('CONVERT_WORKERS', cpuLimit(), { min: 1, max: 64 });
+  const segmentSeconds = read.int('CONVERT_SEGMENT_SECONDS', 60, { min: 10 });
 
   // Folders of a convert that was killed before its cleanup ran. Idle for the ffmpeg timeout
   // plus 10 minutes (spooling and storing are outside that timeout) means no live conversion
@@ -31,7 +35,7 @@ await runFunction('convert', async (env, log) => {
   };
 
   const stores = await openStores(mediaUrl(read));
-  const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds, maxDurationSeconds });
+  const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds, maxDurationSeconds, workers, segmentSeconds });
   const leaseMs = read.int('CONVERT_LEASE_SECONDS', 60, { min: 1 }) * 1000;
   const app = createApp({ ...stores, transcode, leaseMs, retentionMs: mp3RetentionMs(read), keepSourceVideos: keepSourceVideos(read), log });
   return {
@@ -40,6 +44,6 @@ await runFunction('convert', async (env, log) => {
       return app.fetch(request);
     },
     close: stores.close,
-    started: { ffmpeg },
+    started: { ffmpeg, workers },
   };
 });

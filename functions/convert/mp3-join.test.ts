@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -26,16 +26,20 @@ describe('joinMp3', () => {
 
   for (const channels of [1, 2]) {
     it(`rewrites the info frame for what it joined, both CRCs as ffmpeg computes them (${channels === 1 ? 'mono' : 'stereo'})`, async () => {
-      const whole = await encode(join(dir, `${channels}.mp3`), { channels });
+      const path = join(dir, `${channels}.mp3`);
+      const whole = await encode(path, { channels });
       const frames = readFrames(whole, audioStart(whole));
       const audio = frames.length - 1;
       // Two pieces of one encode, cut where it is: the second's reservoir bytes are moved.
-      const joined = joinMp3([
-        { bytes: whole, from: 0, count: 100 },
-        { bytes: whole, from: 100 },
-      ]);
+      const joined = await joinMp3(
+        [
+          { path, from: 0, count: 100 },
+          { path, from: 100 },
+        ],
+        join(dir, `${channels}-joined.mp3`),
+      );
       expect(joined.frames).toBe(audio);
-      const out = joined.bytes;
+      const out = await readFile(join(dir, `${channels}-joined.mp3`));
       const outFrames = readFrames(out);
       expect(outFrames).toHaveLength(audio + 1);
       // Every frame but the last before the join is the encode's own.
@@ -47,7 +51,8 @@ describe('joinMp3', () => {
       expect(view.readUInt32BE(tag + 12)).toBe(out.length);
       expect(view.readUInt16BE(tag + 152)).toBe(crc16(out.subarray(outFrames[0]!.length)));
       // Whole, one piece: the audio is the encode's, and so is its music CRC.
-      const again = Buffer.from(joinMp3([{ bytes: whole, from: 0 }]).bytes);
+      await joinMp3([{ path, from: 0 }], join(dir, `${channels}-again.mp3`));
+      const again = await readFile(join(dir, `${channels}-again.mp3`));
       const originalTag = Buffer.from(whole).indexOf('Xing');
       expect(again.readUInt16BE(again.indexOf('Xing') + 152)).toBe(Buffer.from(whole).readUInt16BE(originalTag + 152));
       const zeroed = Buffer.from(out.subarray(0, 192));
@@ -66,10 +71,15 @@ describe('joinMp3', () => {
   }
 
   it('refuses what it cannot join, so the caller encodes in one pass', async () => {
-    expect(() => joinMp3([{ bytes: new TextEncoder().encode('not an mp3 at all'), from: 0 }])).toThrow(NotJoinable);
-    const lsf = await encode(join(dir, 'lsf.mp3'), { sampleRate: 22050 }); // MPEG-2: 576-sample frames
-    expect(() => joinMp3([{ bytes: lsf, from: 0 }])).toThrow(NotJoinable);
-    const short = await encode(join(dir, 'short.mp3'), { seconds: 1 });
-    expect(() => joinMp3([{ bytes: short, from: 0, count: 10 }, { bytes: short, from: 500 }])).toThrow(NotJoinable);
+    const out = join(dir, 'refused.mp3');
+    const text = join(dir, 'text.mp3');
+    await writeFile(text, 'not an mp3 at all');
+    await expect(joinMp3([{ path: text, from: 0 }], out)).rejects.toThrow(NotJoinable);
+    const lsf = join(dir, 'lsf.mp3');
+    await encode(lsf, { sampleRate: 22050 }); // MPEG-2: 576-sample frames
+    await expect(joinMp3([{ path: lsf, from: 0 }], out)).rejects.toThrow(NotJoinable);
+    const short = join(dir, 'short.mp3');
+    await encode(short, { seconds: 1 });
+    await expect(joinMp3([{ path: short, from: 0, count: 10 }, { path: short, from: 500 }], out)).rejects.toThrow(NotJoinable);
   });
 });

@@ -10,11 +10,12 @@
  * - the info frame (Xing and LAME tags): rewritten for the whole, with the first piece's encoder
  *   delay and the last piece's padding, a table of contents and both CRCs.
  */
+import { open, readFile } from 'node:fs/promises';
 import { audioStart, frameLength, infoTagAt, readFrames, samplesPerFrame, type Mp3Frame } from './mp3-frames';
 
 export interface Piece {
-  /** The whole MP3 file one encode wrote (its info frame first). */
-  bytes: Uint8Array;
+  /** The MP3 file one encode wrote (its info frame first). */
+  path: string;
   /** Index among its audio frames (the info frame not counted) of the first frame kept. */
   from: number;
   /** Audio frames kept; the rest to its end when absent. */
@@ -22,7 +23,6 @@ export interface Piece {
 }
 
 export interface Joined {
-  bytes: Uint8Array;
   frames: number;
   /** Samples a gapless decoder plays: frames less the encoder delay and the padding. */
   samples: number;
@@ -111,50 +111,73 @@ function withTail(piece: Parsed, last: number, tail: Uint8Array): Uint8Array | u
 }
 
 /**
- * The pieces' kept frames in order, behind one info frame. A join whose moved bytes fit no frame
- * moves one slot later (a frame more from the earlier piece, one fewer from the later), up to
- * `slack` slots: the pieces overlap by more than that.
+ * The pieces' kept frames in order, behind one info frame, written to `output`. A join whose
+ * moved bytes fit no frame moves one slot later (a frame more from the earlier piece, one fewer
+ * from the later), up to `slack` slots: the pieces overlap by more than that. Two pieces are in
+ * memory at a time, whatever the whole's length.
  */
-export function joinMp3(pieces: Piece[], { slack = 3 } = {}): Joined {
+export async function joinMp3(pieces: Piece[], output: string, { slack = 3 } = {}): Promise<Joined> {
   if (pieces.length === 0) throw new NotJoinable('nothing to join');
-  const parsed = pieces.map((p) => parse(p.bytes));
-  const chunks: Uint8Array[] = [];
-  const sizes: number[] = [];
-  let shift = 0; // slots the previous join moved later
-  for (let k = 0; k < pieces.length; k++) {
-    const piece = parsed[k]!;
-    const from = pieces[k]!.from + shift;
-    const end = pieces[k]!.count === undefined ? piece.frames.length : pieces[k]!.from + pieces[k]!.count!;
-    if (end > piece.frames.length || from >= end) throw new NotJoinable(`piece ${k} has ${piece.frames.length} frames, ${end} wanted`);
-    let last = end - 1;
-    shift = 0;
-    let tailFrame: Uint8Array | undefined;
-    if (k + 1 < pieces.length) {
-      const next = parsed[k + 1]!;
-      for (; shift <= slack && !tailFrame; shift++) {
-        const first = pieces[k + 1]!.from + shift;
-        if (first >= next.frames.length || end + shift > piece.frames.length) break;
-        last = end - 1 + shift;
-        const need = bytesNeededBefore(next, first);
-        tailFrame = withTail(piece, last, reservoir(next, next.areaStart[first]! - need, next.areaStart[first]!));
+  const out = await open(output, 'w');
+  try {
+    let piece = parse(await readFile(pieces[0]!.path));
+    const first = piece;
+    let at = first.info.length; // the info frame is written last, when the whole is known
+    const sizes: number[] = [];
+    let music = 0;
+    let head = new Uint8Array(0); // the first audio bytes: the tag CRC may run into them
+    const write = async (bytes: Uint8Array) => {
+      await out.write(bytes, 0, bytes.length, at);
+      at += bytes.length;
+      music = crc16(bytes, music);
+      if (head.length < 190) head = Uint8Array.from([...head, ...bytes.subarray(0, 190 - head.length)]);
+    };
+    let shift = 0; // slots the previous join moved later
+    for (let k = 0; k < pieces.length; k++) {
+      const from = pieces[k]!.from + shift;
+      const end = pieces[k]!.count === undefined ? piece.frames.length : pieces[k]!.from + pieces[k]!.count!;
+      if (end > piece.frames.length || from >= end) throw new NotJoinable(`piece ${k} has ${piece.frames.length} frames, ${end} wanted`);
+      let last = end - 1;
+      let tail: Uint8Array | undefined;
+      const next = k + 1 < pieces.length ? parse(await readFile(pieces[k + 1]!.path)) : undefined;
+      if (next) {
+        for (shift = 0; shift <= slack && !tail; shift++) {
+          const firstKept = pieces[k + 1]!.from + shift;
+          if (firstKept >= next.frames.length || end + shift > piece.frames.length) break;
+          last = end - 1 + shift;
+          const need = bytesNeededBefore(next, firstKept);
+          tail = withTail(piece, last, reservoir(next, next.areaStart[firstKept]! - need, next.areaStart[firstKept]!));
+        }
+        if (!tail) throw new NotJoinable(`no join found after piece ${k}`);
+        shift--;
       }
-      shift--;
-      if (!tailFrame) throw new NotJoinable(`no join found after piece ${k}`);
+      // Frames lie end to end in their file: the kept ones are one stretch of bytes.
+      const start = piece.frames[from]!.offset;
+      const stop = tail ? piece.frames[last]!.offset : piece.frames[last]!.offset + piece.frames[last]!.length;
+      await write(piece.bytes.subarray(start, stop));
+      for (let i = from; i < last; i++) sizes.push(piece.frames[i]!.length);
+      if (tail) await write(tail);
+      sizes.push(tail ? tail.length : piece.frames[last]!.length);
+      if (next) piece = next;
     }
-    for (let i = from; i <= last; i++) {
-      const frame = piece.frames[i]!;
-      const bytes = i === last && tailFrame ? tailFrame : piece.bytes.subarray(frame.offset, frame.offset + frame.length);
-      chunks.push(bytes);
-      sizes.push(bytes.length);
-    }
+    const info = infoFrame(first, piece, sizes);
+    const tagAt = first.tagAt - first.info.offset;
+    info[tagAt + 152] = music >> 8;
+    info[tagAt + 153] = music & 0xff;
+    // The tag CRC: over the 190 bytes from the info frame's start, its own field as zeros (a mono
+    // tag ends before byte 190, and its info frame may too: the count goes on into the audio).
+    const counted = Uint8Array.from([...info, ...head]).subarray(0, 190);
+    counted[tagAt + 154] = 0;
+    counted[tagAt + 155] = 0;
+    const own = crc16(counted);
+    info[tagAt + 154] = own >> 8;
+    info[tagAt + 155] = own & 0xff;
+    await out.write(info, 0, info.length, 0);
+    const { delay, padding } = delayAndPadding(first, piece);
+    return { frames: sizes.length, samples: sizes.length * samplesPerFrame - delay - padding, sampleRate: first.info.sampleRate };
+  } finally {
+    await out.close();
   }
-  const first = parsed[0]!;
-  const info = infoFrame(first, parsed.at(-1)!, sizes);
-  const bytes = concat([info, ...chunks]);
-  seal(bytes, info.length, first.tagAt - first.info.offset);
-  const rate = first.info.sampleRate;
-  const { delay, padding } = delayAndPadding(first, parsed.at(-1)!);
-  return { bytes, frames: sizes.length, samples: sizes.length * samplesPerFrame - delay - padding, sampleRate: rate };
 }
 
 function delayAndPadding(first: Parsed, last: Parsed) {
@@ -185,25 +208,8 @@ function infoFrame(first: Parsed, last: Parsed, sizes: number[]): Uint8Array {
   return frame;
 }
 
-/**
- * Sets the music CRC (over every audio frame) and the tag CRC: over the 190 bytes from the info
- * frame's start, its own field as zeros (a mono tag ends before byte 190), as ffmpeg computes it.
- * (A mono info frame can be shorter than 190 bytes; the count goes on into the next frame.)
- */
-function seal(bytes: Uint8Array, infoLength: number, tag: number): void {
-  const music = crc16(bytes.subarray(infoLength));
-  bytes[tag + 152] = music >> 8;
-  bytes[tag + 153] = music & 0xff;
-  bytes[tag + 154] = 0;
-  bytes[tag + 155] = 0;
-  const own = crc16(bytes.subarray(0, 190));
-  bytes[tag + 154] = own >> 8;
-  bytes[tag + 155] = own & 0xff;
-}
-
-/** CRC-16/ARC (polynomial 0x8005, reflected), the LAME tag's. */
-export function crc16(bytes: Uint8Array): number {
-  let crc = 0;
+/** CRC-16/ARC (polynomial 0x8005, reflected), the LAME tag's; `crc` carries on from earlier bytes. */
+export function crc16(bytes: Uint8Array, crc = 0): number {
   for (const byte of bytes) {
     crc ^= byte;
     for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
@@ -213,13 +219,3 @@ export function crc16(bytes: Uint8Array): number {
 
 const readUint32 = (bytes: Uint8Array, at: number) => ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 const readUint24 = (bytes: Uint8Array, at: number) => (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!;
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}

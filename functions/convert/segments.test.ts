@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { decodePcm, ffmpegPath, ffprobe, ffprobePath, makeProgramme } from '../../test/media';
 import { tempDir } from '../../test/support';
 import { audioStart, readFrames, samplesPerFrame } from './mp3-frames';
-import { overrunFrames, prerollFrames, stretches } from './segments';
+import { inTurn, overrunFrames, prerollFrames, stretches } from './segments';
 import { mp3Transcoder } from './transcode';
 
 type Pcm = Awaited<ReturnType<typeof decodePcm>>;
@@ -100,5 +100,36 @@ describe('encoding in stretches, when the audio is not what the container declar
     expect(converted.segments).toBe(1);
     expect(Math.abs(converted.durationSeconds - 8)).toBeLessThan(0.1);
     expect(Math.abs((await decodePcm(out)).samples.length / 2 / 44_100 - 8)).toBeLessThan(0.1);
+  });
+});
+
+describe('inTurn', () => {
+  it('runs every piece of work, never more than `at` at once, starting them in order', async () => {
+    let running = 0;
+    let most = 0;
+    const started: number[] = [];
+    await inTurn(7, 3, async (k) => {
+      started.push(k);
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setImmediate(resolve));
+      running--;
+    });
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(most).toBe(3);
+  });
+
+  it('starts nothing more after a failure and rejects with it once the running ones have settled', async () => {
+    const settled: number[] = [];
+    const started: number[] = [];
+    const done = inTurn(6, 2, async (k) => {
+      started.push(k);
+      await new Promise((resolve) => setImmediate(resolve));
+      if (k === 1) throw new Error('piece 1 failed');
+      await new Promise((resolve) => setImmediate(resolve));
+      settled.push(k);
+    });
+    await expect(done).rejects.toThrow('piece 1 failed');
+    expect(started).toEqual([0, 1]);
+    expect(settled).toEqual([0]); // 0 was running when 1 failed: waited for, not abandoned
   });
 });

@@ -36,3 +36,22 @@ export function stretches(totalSamples: number, count: number): Stretch[] {
     return { startSample, samples: (bounds[k + 1]! + overrunFrames) * samplesPerFrame - startSample, from, count: bounds[k + 1]! - bounds[k]! };
   });
 }
+
+/**
+ * Runs `work(0)` … `work(count - 1)`, `at` at a time, in order. On a failure no more are
+ * started, and it rejects once the running ones have settled: no ffmpeg outlives it.
+ */
+export async function inTurn(count: number, at: number, work: (k: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | undefined;
+  const lane = async () => {
+    while (next < count && !failure) {
+      const k = next++;
+      await work(k).catch((err: unknown) => {
+        failure ??= { err };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(at, count) }, lane));
+  if (failure) throw failure.err;
+}

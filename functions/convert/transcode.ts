@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, rename, rm, stat } from 'node:fs/promises';
 import ffmpeg from 'fluent-ffmpeg';
 import { displayText } from '../../shared/text';
 import type { ConvertOptions } from '../../shared/convert-options';
 import { joinMp3, NotJoinable } from './mp3-join';
 import { inputOptions, probeMedia, type InputDump } from './probe';
-import { stretches } from './segments';
+import { inTurn, stretches } from './segments';
 
 export interface TranscodeOptions {
   ffmpegPath: string;
@@ -279,8 +279,10 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
     const left = (deadline - performance.now()) / 1000;
     if (left <= 0) throw tookTooLong(timeoutSeconds);
     const audio = plan.coverAt === undefined ? output : `${output}.audio`;
-    const stretched = segmentable(plan, declared, options) ? await inStretches(input, audio, { ...options, timeoutSeconds: left }, plan, declared!, progress) : undefined;
-    const encoded = stretched ?? { durationSeconds: lastTimestamp(await run(mp3Command(input, audio, { ...options, timeoutSeconds: left }, plan), timeoutSeconds, progress)), segments: 1 };
+    // Each step gets what is left of the budget; a timeout is reported as the whole budget's.
+    const leftNow = () => ({ ...options, timeoutSeconds: Math.max(0, (deadline - performance.now()) / 1000) });
+    const stretched = segmentable(plan, declared, options) ? await inStretches(input, audio, leftNow(), plan, declared!, timeoutSeconds, progress) : undefined;
+    const encoded = stretched ?? (await onePass(input, audio, leftNow(), plan, timeoutSeconds, progress));
     const size = await stat(audio).then((s) => s.size, () => 0);
     if (size === 0) throw new Unconvertible('No audio could be extracted from the video.');
     const { durationSeconds, segments } = encoded;
@@ -294,6 +296,13 @@ export function mp3Transcoder(options: TranscodeOptions): Transcode {
   };
 }
 
+/** `options.timeoutSeconds` is what is left; `budget`, the whole conversion's, is what a timeout reports. */
+async function onePass(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan, budget: number, onTime?: (seconds: number) => void) {
+  if (options.timeoutSeconds <= 0) throw tookTooLong(budget);
+  const stderr = await run(mp3Command(input, output, options, plan), budget, onTime);
+  return { durationSeconds: lastTimestamp(stderr), segments: 1 };
+}
+
 /**
  * Whether to encode in stretches: long enough, more than one worker, and audio whose samples
  * map one to one onto the MP3's (an MPEG-1 rate, no resampling loudnorm).
@@ -304,42 +313,42 @@ function segmentable(plan: Mp3Plan, seconds: number | undefined, options: Transc
   return workers > 1 && seconds !== undefined && seconds >= 2 * (options.segmentSeconds ?? 60) && !plan.loudnorm && (rate === 32000 || rate === 44100 || rate === 48000);
 }
 
+/** The longest stretch: its MP3 is read whole when joining (20 minutes: 48 MB at 320 kbit/s). */
+const maxStretchSeconds = 1200;
+
 /**
- * The plan's audio encoded as `workers` stretches at once and joined (see segments.ts). Undefined
- * when the pieces cannot be joined (the audio ended before its declared length, say): the
- * caller then encodes in one pass, as if it had never tried.
+ * The plan's audio encoded in stretches, `workers` at a time, and joined (see segments.ts).
+ * Undefined when the pieces cannot be joined (the audio ended before its declared length, say):
+ * the caller then encodes in one pass, as if it had never tried.
  */
-async function inStretches(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan, seconds: number, onTime?: (seconds: number) => void) {
+async function inStretches(input: string, output: string, options: TranscodeOptions, plan: Mp3Plan, seconds: number, budget: number, onTime?: (seconds: number) => void) {
   const rate = plan.sampleRate!;
   const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
-  const count = Math.min(options.workers ?? 1, Math.floor(seconds / (options.segmentSeconds ?? 60)));
+  const workers = options.workers ?? 1;
+  const count = Math.min(Math.floor(seconds / (options.segmentSeconds ?? 60)), Math.max(workers, Math.ceil(seconds / maxStretchSeconds)));
   const parts = stretches(Math.round(seconds * rate), count);
   const done = parts.map(() => 0);
-  const report = (k: number) => (t: number) => {
-    done[k] = t;
-    onTime?.(done.reduce((a, b) => a + b, 0));
-  };
   const files = parts.map((_, k) => `${output}.${k}`);
-  try {
-    const encodes = parts.map((part, k) => {
-      const offset = part.startSample / rate;
-      const piece: Mp3Plan = {
-        ...plan,
-        tags: undefined,
-        coverAt: undefined,
-        // The first starts where a single pass would: a seek, even to 0, decodes differently.
-        start: k === 0 ? plan.start : (plan.start ?? 0) + offset,
-        length: part.samples !== undefined ? part.samples / rate : Math.min(plan.length ?? Infinity, maxSeconds + 1) - offset,
-      };
-      return run(mp3Command(input, files[k]!, options, piece), options.timeoutSeconds, report(k));
+  const encode = (k: number) => {
+    const part = parts[k]!;
+    const offset = part.startSample / rate;
+    const piece: Mp3Plan = {
+      ...plan,
+      tags: undefined,
+      coverAt: undefined,
+      // The first starts where a single pass would: a seek, even to 0, decodes differently.
+      start: k === 0 ? plan.start : (plan.start ?? 0) + offset,
+      length: part.samples !== undefined ? part.samples / rate : Math.min(plan.length ?? Infinity, maxSeconds + 1) - offset,
+    };
+    return run(mp3Command(input, files[k]!, options, piece), budget, (t) => {
+      done[k] = t;
+      onTime?.(done.reduce((a, b) => a + b, 0));
     });
-    // Every ffmpeg has exited before this settles, whichever failed.
-    const results = await Promise.allSettled(encodes);
-    const failure = results.find((r) => r.status === 'rejected');
-    if (failure) throw (failure as PromiseRejectedResult).reason;
-    const joined = joinMp3(await Promise.all(parts.map(async (part, k) => ({ bytes: await readFile(files[k]!), from: part.from, count: part.count }))));
-    await writeFile(`${output}.joined`, joined.bytes);
-    await run(tagCommand(`${output}.joined`, output, options, plan.tags), options.timeoutSeconds);
+  };
+  try {
+    await inTurn(parts.length, workers, encode);
+    const joined = await joinMp3(parts.map((part, k) => ({ path: files[k]!, from: part.from, count: part.count })), `${output}.joined`);
+    await run(tagCommand(`${output}.joined`, output, options, plan.tags), budget);
     return { durationSeconds: joined.samples / joined.sampleRate, segments: count };
   } catch (err) {
     // A stretch found no audio (it ends before the container says) or could not be joined:
@@ -350,7 +359,6 @@ async function inStretches(input: string, output: string, options: TranscodeOpti
     await Promise.all([...files, `${output}.joined`].map((f) => rm(f, { force: true })));
   }
 }
-
 
 /**
  * Adds the cover to the encoded MP3 at `audio`, writing `output`. The cover is a nicety: a video
