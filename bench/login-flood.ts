@@ -1,5 +1,5 @@
 /**
- * B7: a legitimate user's login latency while 16 parallel clients flood login with wrong
+ * B9: a legitimate user's login latency while 16 parallel clients flood login with wrong
  * passwords, against the same user's logins without the flood, in one login process.
  * Each flooding client has an address of its own (X-Forwarded-For, TRUST_PROXY=private, as
  * behind Knative) and sprays a new email at every guess, so that only the per-address count
@@ -64,7 +64,7 @@ export async function benchLoginFlood({ logins, clients = 16 }: { logins: number
         const value = of(during) / 1000;
         const base = of(baseline) / 1000;
         return {
-          id: 'B7',
+          id: 'B9',
           measure: `login of a legitimate user during a wrong-password flood from ${clients} clients, ${stat} of ${logins}`,
           value,
           unit: 's',

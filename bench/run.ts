@@ -14,8 +14,9 @@ import { dropDatabase, mongoReachable } from '../test/mongo';
 import { benchBroker } from './broker';
 import { benchColdStarts } from './coldstart';
 import { benchConvert } from './convert';
-import { benchAgainstMoviepy } from './moviepy';
-import { chooseFfmpeg } from '../functions/convert/ffmpeg-binary';
+import { benchAgainstMoviepy, moviepyFfmpeg } from './moviepy';
+import { checkFfmpeg, chooseFfmpeg } from '../functions/convert/ffmpeg-binary';
+import { benchSegments } from './segments';
 import { benchConvertInImage, benchImages, imagesBuilt } from './images';
 import { benchDir } from './inputs';
 import { benchLoginFlood } from './login-flood';
@@ -39,12 +40,21 @@ const step = async (name: string, work: () => Promise<Row | Row[]>) => {
   }
 };
 
-await step('B1 convert (npm ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: ffmpegInstaller.path, label: 'npm static ffmpeg 2018' }));
-if (systemFfmpeg) await step('B1 convert (system ffmpeg)', () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: systemFfmpeg, label: `system ffmpeg (${systemFfmpeg})` }));
+// Every ffmpeg found here: the npm build (make dev's fallback), the system's, and the static
+// build moviepy's venv brings (imageio-ffmpeg): convert's overhead on each, then each against moviepy.
+const found: { path: string; label: string }[] = [];
+const add = async (path: string, name: string) => {
+  const checked = await checkFfmpeg(path);
+  if ('version' in checked) found.push({ path, label: `${name} ffmpeg ${checked.version.split(' ')[2]}` });
+};
+await add(ffmpegInstaller.path, 'npm');
+if (systemFfmpeg) await add(systemFfmpeg, 'system');
 else rows.push({ id: 'B1', measure: 'convert, system ffmpeg', value: NaN, unit: 's', target: '≤ 1.05×', met: null, note: 'no system ffmpeg (apt-get install ffmpeg)' });
-// The default path (the ffmpeg convert chooses here) against the system earshot replaces.
+const imageio = await moviepyFfmpeg().catch(() => undefined);
+if (imageio) await add(imageio, 'imageio-ffmpeg (PyPI)');
+for (const binary of found) await step(`B1 convert (${binary.label})`, () => benchConvert({ seconds: 600, runs: 3, ffmpegPath: binary.path, label: binary.label }));
 const chosen = await chooseFfmpeg(process.env, async () => ffmpegInstaller.path);
-await step('B1 against moviepy', () => benchAgainstMoviepy({ seconds: 600, runs: 3, ffmpegPath: chosen.path, label: `${chosen.source} ffmpeg (${chosen.version.split(' ')[2]})` }));
+await step('B1 against moviepy', () => benchAgainstMoviepy({ seconds: 600, runs: 3, paths: found.map((b) => ({ ffmpegPath: b.path, label: b.label, chosen: b.path === chosen.path })) }));
 const imageNames = ['convert', 'deadletter', 'download', 'login', 'notify', 'sweeper', 'upload', 'web'];
 const images = podmanAvailable && (await imagesBuilt(imageNames));
 if (images && (await mongoReachable())) {
@@ -72,7 +82,8 @@ if (!rabbitmq) rows.push({ id: 'B4', measure: 'pipeline overhead, EARSHOT_BROKER
 await step('B5 broker', () => benchBroker({ events: 5000, runs: 3, rabbitmq }));
 if (!rabbitmq) rows.push({ id: 'B5', measure: 'eventing-rabbitmq ingress + dispatcher, events in and delivered', value: NaN, unit: 'events/s', target: '—', met: null, note: noRabbitmq });
 await step('B6 requests', () => benchRequests({ seconds: 10 }));
-await step('B7 login during a flood', () => benchLoginFlood({ logins: 20 }));
+await step('B7 stretches at once', () => benchSegments({ seconds: 2400, runs: 3, ffmpegPath: chosen.path, label: `${chosen.source} ffmpeg ${chosen.version.split(' ')[2]}` }));
+await step('B9 login during a flood', () => benchLoginFlood({ logins: 20 }));
 if (images) {
   await step('B8 images', () => benchImages({ names: imageNames, runs: 5 }));
 } else {
