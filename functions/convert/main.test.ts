@@ -1,10 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ffmpegPath } from '../../test/media';
+import { EventTypes } from '../../shared/events';
+import { openStores } from '../../shared/stores';
+import { delivery, uploadedEvent } from '../../test/events';
+import { ffmpegPath, makeVideo } from '../../test/media';
 import { startBundle } from '../../test/processes';
-import { tempDir } from '../../test/support';
+import { alice, tempDir } from '../../test/support';
 
 describe('convert at start', () => {
   it('removes the temp folders a killed convert left, keeps live ones, and says so once serving', async () => {
@@ -44,3 +49,26 @@ async function until(check: () => boolean, timeoutMs = 30_000) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('convert, configured from its environment', () => {
+  it('encodes long audio in CONVERT_WORKERS stretches at once, and says so', async () => {
+    const dir = await tempDir();
+    const store = pathToFileURL(join(dir, 'store')).href;
+    const video = await makeVideo(join(dir, 'long.mp4'), { seconds: 25, fps: 1 });
+    const stores = await openStores(new URL(store));
+    const videoId = randomUUID();
+    await stores.media.put('videos', videoId, { owner: alice.id, filename: 'long.mp4', contentType: 'video/mp4' }, createReadStream(video));
+    await stores.jobs.create({ id: videoId, owner: alice.id, filename: 'long.mp4' });
+    await stores.close();
+    const convert = await startBundle('convert', { MEDIA_URL: store, FFMPEG_PATH: ffmpegPath, CONVERT_WORKERS: '2', CONVERT_SEGMENT_SECONDS: '10', LOG_LEVEL: 'info' });
+    try {
+      expect(convert.lines[0]).toMatchObject({ msg: 'listening', workers: 2 });
+      const event = uploadedEvent({ videoId, owner: { id: alice.id, email: alice.email }, filename: 'long.mp4', contentType: 'video/mp4', sizeBytes: 1 });
+      const res = await fetch(convert.url, delivery(event));
+      expect(res.headers.get('ce-type')).toBe(EventTypes.audioConverted);
+      expect(convert.lines.find((l) => l.msg === 'converted')).toMatchObject({ videoId, segments: 2 });
+    } finally {
+      await convert.stop();
+    }
+  });
+});
