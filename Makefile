@@ -27,7 +27,7 @@ help:
 	@echo "make images [REGISTRY=…]           one image per function: docker (pushed), or buildah on a base made from Debian packages"
 	@echo "make deploy REGISTRY=… [NAMESPACE=earshot] [TAG=latest] [DRY_RUN=1]   install or update on Knative with kn"
 	@echo "make undeploy [NAMESPACE=earshot]  remove it all (the Secret stays)"
-	@echo "make services                      start the real servers the tests use under .services/: MariaDB, FerretDB, RabbitMQ + the broker data plane; and schemathesis"
+	@echo "make services                      start the real servers the tests use under .services/: MariaDB, FerretDB (on PostgreSQL; on SQLite beside it for make bench), RabbitMQ + the broker data plane; and schemathesis"
 	@echo "make mysql-proxy [MYSQL_URL=…]      serve PlanetScale's HTTP API in front of a MySQL (port 3900)"
 	@echo "make db-migrate                    create the users and login_failures tables in USERS_DB_URL"
 

@@ -1,4 +1,4 @@
-/** The MongoDB-wire server of `make services` (FerretDB on SQLite), for tests. */
+/** The MongoDB-wire server of `make services` (FerretDB on PostgreSQL), for tests. */
 import { MongoClient } from 'mongodb';
 
 const base = process.env.MONGODB_TEST_URL ?? 'mongodb://127.0.0.1:27018/';

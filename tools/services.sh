@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make services`: the real servers the tests use, private to this checkout under .services/
-# and on loopback only: MariaDB on 127.0.0.1:3307, FerretDB (MongoDB wire protocol, on SQLite)
-# on 127.0.0.1:27018; schemathesis, the API fuzzer, in a Python venv; and RabbitMQ (AMQP on
+# and on loopback only: MariaDB on 127.0.0.1:3307, FerretDB (MongoDB wire protocol) on a private
+# PostgreSQL (127.0.0.1:5433) on 127.0.0.1:27018 and on SQLite on 127.0.0.1:27019 (make bench
+# measures both); schemathesis, the API fuzzer, in a Python venv; and RabbitMQ (AMQP on
 # 127.0.0.1:5673, management API on 127.0.0.1:15673) with eventing-rabbitmq's data plane built
 # into .services/bin (rabbitmq-ingress, rabbitmq-dispatcher, and our rabbitmq-topology).
 # Installs what is missing from Debian's packages when run as root (CI); otherwise says what to install.
@@ -71,25 +72,155 @@ mariadb_down() {
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# FerretDB from the Go module proxy, through the small launcher in tools/ferretdb.
-ferretdb_up() {
-  local dir=$root/ferretdb bin=$root/bin/ferretdb
-  if listening 27018; then echo "ferretdb: running on 127.0.0.1:27018"; return; fi
-  need go golang
-  if [ ! -x "$bin" ] || [ tools/ferretdb/main.go -nt "$bin" ] || [ tools/ferretdb/go.sum -nt "$bin" ]; then
-    echo "ferretdb: building (first time: a minute or two)"
-    (cd tools/ferretdb && go build -o "$bin" .)
+# PostgreSQL from Debian, as a private cluster for FerretDB: data and socket under .services/postgresql,
+# TCP on 127.0.0.1:5433 only (never clashing with a system PostgreSQL on 5432). PostgreSQL refuses to
+# run as root, so as root the cluster belongs to the postgres user Debian's package creates.
+PG_PORT=5433 PG_USER=earshot PG_PASSWORD=earshot-local-dev # local development only
+pg_bin() { # the newest installed major version's programs
+  local dir; dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+pg_as_owner() { # runs "$@" as the cluster's owner
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+pg_ready() { PGPASSWORD=$PG_PASSWORD "$(pg_bin)/psql" -h 127.0.0.1 -p "$PG_PORT" -U "$PG_USER" -d ferretdb -tAc 'SELECT 1' >/dev/null 2>&1; }
+
+# Under .services/ when the cluster's owner can reach it; as root in a checkout the postgres user
+# cannot enter (under /root, say), a folder of its own in /var/tmp named after this checkout.
+pg_dir() {
+  if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$root" 2>/dev/null; then echo "$root/postgresql"; return; fi
+  echo "/var/tmp/earshot-postgresql-$(echo "$root" | md5sum | cut -c1-12)"
+}
+
+postgresql_up() {
+  local dir bin
+  if ! bin=$(pg_bin); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing postgresql"
+      [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq >/dev/null; APT_UPDATED=1; }
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+      bin=$(pg_bin)
+    else
+      echo "services: PostgreSQL (initdb, pg_ctl) is missing; install the Debian package postgresql (as root: apt-get install postgresql)" >&2
+      exit 1
+    fi
   fi
+  if pg_ready; then echo "postgresql: running on 127.0.0.1:$PG_PORT"; return; fi
+  dir=$(pg_dir)
   mkdir -p "$dir"
-  setsid "$bin" -listen 127.0.0.1:27018 -data "$dir/data" </dev/null >"$dir/log" 2>&1 &
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      echo "services: the postgres user cannot reach $dir (a directory above it is not searchable by others)" >&2
+      exit 1
+    fi
+  fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    local pwfile; pwfile=$(pg_as_owner mktemp)
+    echo "$PG_PASSWORD" | pg_as_owner tee "$pwfile" >/dev/null
+    pg_as_owner "$bin/initdb" -D "$dir/data" -U "$PG_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+    rm -f "$pwfile"
+  fi
+  # The socket beside the data: the owner can write there (/run/postgresql may be missing, or root's).
+  if ! pg_as_owner "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+    pg_as_owner setsid "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+      -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir" start </dev/null >/dev/null
+  fi
+  if ! pg_as_owner "$bin/psql" -h "$dir" -p "$PG_PORT" -U "$PG_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'" | grep -q 1; then
+    pg_as_owner "$bin/createdb" -h "$dir" -p "$PG_PORT" -U "$PG_USER" ferretdb
+  fi
+  wait_for postgresql 30 pg_ready
+  echo "postgresql: running on 127.0.0.1:$PG_PORT (database ferretdb, user $PG_USER, password $PG_PASSWORD: local development only)"
+}
+
+postgresql_down() {
+  local dir bin
+  dir=$(pg_dir)
+  bin=$(pg_bin) || return 0
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  pg_as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 && echo "postgresql: stopped" || true
+}
+
+# FerretDB from the Go module proxy, through the small launcher in tools/ferretdb: one server per
+# backend. The faster on `make bench`'s B3 listens on 127.0.0.1:27018, where the tests, CI and
+# MEDIA_URL examples look; the other on 127.0.0.1:27019, for the bench to measure both.
+: "${FERRETDB_DEFAULT:=postgresql}" # or sqlite
+ferretdb_port() { if [ "$1" = "$FERRETDB_DEFAULT" ]; then echo 27018; else echo 27019; fi; }
+
+ferretdb_build() {
+  local bin=$root/bin/ferretdb
+  if [ -x "$bin" ] && [ ! tools/ferretdb/main.go -nt "$bin" ] && [ ! tools/ferretdb/go.sum -nt "$bin" ]; then return; fi
+  need go golang
+  echo "ferretdb: building (first time: a minute or two)"
+  mkdir -p "$root/bin"
+  # Renamed into place: a running server keeps its binary.
+  (cd tools/ferretdb && go build -o "$bin.new" .) && mv "$bin.new" "$bin"
+}
+
+ferretdb_dir() { if [ "$1" = sqlite ]; then echo "$root/ferretdb"; else echo "$root/ferretdb-$1"; fi; }
+ferretdb_pid() { # the pid of this checkout's FerretDB on BACKEND, if it runs
+  local pid; pid=$(cat "$(ferretdb_dir "$1")/pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+ferretdb_on_its_port() { # ferretdb_on_its_port BACKEND PID
+  tr '\0' ' ' <"/proc/$2/cmdline" | grep -q -- "-listen 127.0.0.1:$(ferretdb_port "$1") "
+}
+
+ferretdb_up() { # ferretdb_up BACKEND (sqlite or postgresql)
+  local backend=$1 port dir pid
+  port=$(ferretdb_port "$backend")
+  dir=$(ferretdb_dir "$backend")
+  if [ "$backend" = postgresql ]; then postgresql_up; fi
+  if pid=$(ferretdb_pid "$backend") && ferretdb_on_its_port "$backend" "$pid" && listening "$port"; then
+    echo "ferretdb: $backend running on 127.0.0.1:$port"
+    return
+  fi
+  if listening "$port"; then
+    echo "services: 127.0.0.1:$port is taken by a process that is not this checkout's FerretDB" >&2
+    exit 1
+  fi
+  ferretdb_build
+  mkdir -p "$dir"
+  if [ "$backend" = postgresql ]; then
+    setsid "$root/bin/ferretdb" -listen "127.0.0.1:$port" -handler postgresql \
+      -postgresql-url "postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/ferretdb" </dev/null >"$dir/log" 2>&1 &
+  else
+    setsid "$root/bin/ferretdb" -listen "127.0.0.1:$port" -handler sqlite -data "$dir/data" </dev/null >"$dir/log" 2>&1 &
+  fi
   echo $! >"$dir/pid"
-  wait_for ferretdb 30 listening 27018
-  echo "ferretdb: running on 127.0.0.1:27018 (MEDIA_URL=mongodb://127.0.0.1:27018/earshot)"
+  wait_for "ferretdb ($backend)" 30 listening "$port"
+  if [ "$port" = 27018 ]; then
+    echo "ferretdb: $backend running on 127.0.0.1:27018 (MEDIA_URL=mongodb://127.0.0.1:27018/earshot)"
+  else
+    echo "ferretdb: $backend running on 127.0.0.1:$port (make bench's B3 measures it beside the one on 27018)"
+  fi
+}
+
+ferretdbs_up() {
+  local backend pid
+  # Servers of ours on the other's port (FERRETDB_DEFAULT changed, or a checkout from before both
+  # backends ran SQLite on 27018) stop first, so that both ports are free to move to.
+  for backend in sqlite postgresql; do
+    if pid=$(ferretdb_pid "$backend") && ! ferretdb_on_its_port "$backend" "$pid"; then
+      echo "ferretdb: moving $backend to 127.0.0.1:$(ferretdb_port "$backend")"
+      ferretdb_stop "$pid"
+    fi
+  done
+  ferretdb_up "$FERRETDB_DEFAULT"
+  if [ "$FERRETDB_DEFAULT" = postgresql ]; then ferretdb_up sqlite; else ferretdb_up postgresql; fi
+}
+
+ferretdb_stop() { # ferretdb_stop PID: SIGTERM, and up to 10 s for it to exit (and free its port)
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
 }
 
 ferretdb_down() {
-  local pid=$root/ferretdb/pid
-  [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null && echo "ferretdb: stopped" || true
+  local backend pid
+  for backend in sqlite postgresql; do
+    if pid=$(ferretdb_pid "$backend"); then ferretdb_stop "$pid"; echo "ferretdb: $backend stopped"; fi
+  done
+  postgresql_down
 }
 
 # schemathesis (PyPI), the API fuzzer the tests run against functions/openapi.yaml; a tool, not a server.
@@ -188,9 +319,11 @@ rabbitmq_build() {
 }
 
 case "${1:-up}" in
-  up) mariadb_up; ferretdb_up; schemathesis_up; rabbitmq_up ;;
+  up) mariadb_up; ferretdbs_up; schemathesis_up; rabbitmq_up ;;
   down) mariadb_down; ferretdb_down; rabbitmq_down ;;
+  ferretdb-up) ferretdbs_up ;;
+  ferretdb-down) ferretdb_down ;;
   rabbitmq-up) rabbitmq_up ;;
   rabbitmq-down) rabbitmq_down ;;
-  *) echo "usage: tools/services.sh [up|down|rabbitmq-up|rabbitmq-down]" >&2; exit 2 ;;
+  *) echo "usage: tools/services.sh [up|down|ferretdb-up|ferretdb-down|rabbitmq-up|rabbitmq-down]" >&2; exit 2 ;;
 esac

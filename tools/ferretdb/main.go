@@ -1,5 +1,6 @@
-// Command ferretdb runs FerretDB 1.x, a MongoDB-wire server, on SQLite files, for earshot's
-// tests and local development: `make services` builds and starts it on 127.0.0.1:27018.
+// Command ferretdb runs FerretDB 1.x, a MongoDB-wire server, on SQLite files or on a PostgreSQL
+// database, for earshot's tests and local development: `make services` builds it and starts one
+// on each backend (tools/services.sh says which listens on 127.0.0.1:27018).
 //
 // It embeds FerretDB as a library because the module's own command panics at start when
 // installed with `go install` (its build/version/version.txt is not part of the module).
@@ -20,30 +21,46 @@ import (
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27018", "TCP address to listen on (loopback only)")
-	data := flag.String("data", "data", "directory of the SQLite files")
+	handler := flag.String("handler", "sqlite", "backend: sqlite or postgresql")
+	data := flag.String("data", "data", "directory of the SQLite files (-handler sqlite)")
+	postgresqlURL := flag.String("postgresql-url", "", "PostgreSQL database, e.g. postgres://user@127.0.0.1:5433/ferretdb (-handler postgresql)")
 	flag.Parse()
 
-	dir, err := filepath.Abs(*data)
-	if err != nil {
-		log.Fatal(err)
+	// Telemetry is off: the library disables it when embedded.
+	config := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listen},
+		Handler:  *handler,
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		log.Fatal(err)
+	var where string
+	switch *handler {
+	case "sqlite":
+		dir, err := filepath.Abs(*data)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		config.SQLiteURL = "file:" + dir + "/"
+		where = "SQLite files in " + dir
+	case "postgresql":
+		if *postgresqlURL == "" {
+			log.Fatal("-handler postgresql needs -postgresql-url")
+		}
+		config.PostgreSQLURL = *postgresqlURL
+		where = "PostgreSQL " + *postgresqlURL
+	default:
+		log.Fatalf("-handler %q: sqlite or postgresql", *handler)
 	}
 
-	// Telemetry is off: the library disables it when embedded.
-	server, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	server, err := ferretdb.New(config)
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Printf("ferretdb listening on %s, data in %s", *listen, dir)
+	log.Printf("ferretdb listening on %s, data in %s", *listen, where)
 	server.Run(ctx)
 }
