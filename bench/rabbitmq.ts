@@ -3,7 +3,9 @@
  * whether it is there, one of the bench's own in front of a stand-in subscriber, and removing
  * the vhosts the benchmarks leave.
  */
-import { managementApi, startDataPlane } from '../local/dataplane';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { localDefaults, managementApi, startDataPlane } from '../local/dataplane';
 import { readTopology } from '../local/topology';
 import { createLogger } from '../shared/log';
 import { benchDir } from './inputs';
@@ -37,7 +39,7 @@ async function drained(vhost: string): Promise<void> {
  * parallelism and delivery), in the vhost earshot-bench-<pid>, with every subscriber and
  * dead-letter sink at `subscriber`. stop() also deletes the vhost.
  */
-export async function startRealBroker(subscriber: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startRealBroker(subscriber: string): Promise<{ url: string; pids(): number[]; processes: string; stop(): Promise<void> }> {
   const { broker, triggers } = readTopology();
   const sinks = [broker.delivery.deadLetterSink, ...triggers.flatMap((t) => [t.subscriber, t.delivery.deadLetterSink])];
   const subscribers = Object.fromEntries(sinks.flatMap((name) => (name ? [[name, subscriber]] : [])));
@@ -49,12 +51,26 @@ export async function startRealBroker(subscriber: string): Promise<{ url: string
     await deleteVhost(vhost);
     throw err;
   });
+  const rabbitmq = rabbitmqPid();
   return {
     url: plane.url,
+    /** Its ingress and dispatchers, and the RabbitMQ node when its PID is known (the whole node's CPU time is counted as this broker's). */
+    pids: () => [...Object.values(plane.pids()), ...(rabbitmq ? [rabbitmq] : [])],
+    processes: rabbitmq ? 'ingress, dispatchers and RabbitMQ' : 'ingress and dispatchers; RabbitMQ not found',
     stop: async () => {
       await drained(vhost).catch(() => undefined);
       await plane.stop();
       await deleteVhost(vhost);
     },
   };
+}
+
+/** The PID of make services' RabbitMQ node (its Erlang VM), from its pid file; undefined when that is not it. */
+function rabbitmqPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(localDefaults.bin, '..', 'rabbitmq', 'rabbitmq.pid'), 'utf8').trim());
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('rabbit') ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }

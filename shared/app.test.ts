@@ -8,6 +8,8 @@ function testApp() {
   const app = functionApp(log);
   app.post('/things', (c) => c.json({ ok: true }, 201));
   app.get('/things/:id', () => new Response('raw', { headers: { 'content-type': 'text/plain' } }));
+  // Its headers are immutable.
+  app.get('/elsewhere', () => Response.redirect('https://example.com/', 302));
   app.put('/things/:id', () => {
     throw badRequest('no');
   });
@@ -49,8 +51,9 @@ describe('every function app', () => {
       app.request('/nothing'),
       app.request('/boom'),
       app.request('/healthz'),
+      app.request('/elsewhere'),
     ]);
-    expect(answers.map((res) => res.status)).toEqual([201, 200, 400, 405, 404, 500, 200]);
+    expect(answers.map((res) => res.status)).toEqual([201, 200, 400, 405, 404, 500, 200, 302]);
     for (const res of answers) {
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       expect(res.headers.get('x-request-id')).toMatch(/^[\w-]+$/);
