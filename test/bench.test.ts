@@ -10,7 +10,9 @@ import { table } from '../bench/measure';
 import { benchPipeline } from '../bench/pipeline';
 import { dataPlaneAvailable } from '../local/dataplane';
 import { benchRequests } from '../bench/requests';
+import { benchSegments } from '../bench/segments';
 import { benchStreaming } from '../bench/streaming';
+import { ffmpegPath } from './media';
 import { describeWithService } from './services';
 
 /** `signed`: differences (value, and baseline and ratio) that may come out just below zero (B4: convert can start before the client sees 202). */
@@ -36,7 +38,13 @@ describe('benchmarks, smoke run', () => {
     reported(rows);
   });
   it('B6 requests per second', async () => reported(await benchRequests({ seconds: 1 })));
-  it('B7 login latency during a wrong-password flood', async () => reported(await benchLoginFlood({ logins: 1, clients: 2 })));
+  it('B7 a video in stretches at once against the single pass', async () => {
+    const row = await benchSegments({ seconds: 30, runs: 1, ffmpegPath, label: 'smoke', workers: 2 });
+    reported(row);
+    expect(row.measure).toContain('in 2 stretches');
+    expect(row.note).toContain('decoded length the same as the single pass');
+  });
+  it('B9 login latency during a wrong-password flood', async () => reported(await benchLoginFlood({ logins: 1, clients: 2 })));
 });
 
 describeWithService("RabbitMQ and eventing-rabbitmq's ingress and dispatcher", await dataPlaneAvailable(), 'benchmarks on the real broker data plane, smoke run', () => {
