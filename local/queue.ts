@@ -5,7 +5,7 @@
  * ingress answers, and removed only once its delivery is settled, so a crash loses nothing.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TriggerSpec } from './topology';
 
@@ -85,7 +85,7 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
           } catch {
             // Cut short by a crash while the ingress was writing it: the ingress never said 202
             // for it, so its sender still has it. Nothing to deliver.
-            await rm(path, { force: true });
+            await remove(path);
             queue.inFlight.delete(file);
             pump(queue);
             return;
@@ -93,7 +93,7 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
         }
         try {
           await consumer.handle({ id: file.replace(/\.json$/, ''), event });
-          await rm(path, { force: true });
+          await remove(path);
           queue.inFlight.delete(file);
         } catch {
           // The handler could not settle it (say, the dead-letter sink was down): keep it, try later.
@@ -138,4 +138,11 @@ export async function fileQueue(root: string, triggers: TriggerSpec[], { retryFa
       closed = true;
     },
   };
+}
+
+/** unlink, not rm: one trip through the thread pool instead of two (rm stats first); gone already is fine. */
+async function remove(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }
