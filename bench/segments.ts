@@ -31,13 +31,23 @@ export async function benchSegments({ seconds, runs, ffmpegPath, label, workers 
     const single = mp3Transcoder({ ...options, workers: 1 });
     const parallel = mp3Transcoder({ ...options, workers, segmentSeconds: Math.min(60, seconds / 2) });
     let segments = 0;
+    // ffmpeg writes no file that exists: each run's is removed first, the last kept to decode.
+    const fresh = async (name: string) => {
+      await rm(join(dir, name), { force: true });
+      return join(dir, name);
+    };
     const m = await interleaved(
       runs,
-      () => time(() => single(video, join(dir, 'single.mp3'))),
-      () =>
-        time(async () => {
-          segments = (await parallel(video, join(dir, 'parallel.mp3'))).segments;
-        }),
+      async () => {
+        const out = await fresh('single.mp3');
+        return time(() => single(video, out));
+      },
+      async () => {
+        const out = await fresh('parallel.mp3');
+        return time(async () => {
+          segments = (await parallel(video, out)).segments;
+        });
+      },
     );
     const [a, b] = await Promise.all([decodedSamples(ffmpegPath, join(dir, 'single.mp3')), decodedSamples(ffmpegPath, join(dir, 'parallel.mp3'))]);
     const speedup = m.baseline / m.subject;

@@ -325,7 +325,9 @@ async function inStretches(input: string, output: string, options: TranscodeOpti
   const rate = plan.sampleRate!;
   const maxSeconds = options.maxDurationSeconds ?? defaultMaxDurationSeconds;
   const workers = options.workers ?? 1;
-  const count = Math.min(Math.floor(seconds / (options.segmentSeconds ?? 60)), Math.max(workers, Math.ceil(seconds / maxStretchSeconds)));
+  // Whole rounds of `workers` stretches: 3 stretches on 2 workers would take two rounds for 1.5 stretches' work.
+  const rounds = Math.ceil(seconds / (workers * maxStretchSeconds));
+  const count = Math.min(Math.floor(seconds / (options.segmentSeconds ?? 60)), rounds * workers);
   const parts = stretches(Math.round(seconds * rate), count);
   const done = parts.map(() => 0);
   const files = parts.map((_, k) => `${output}.${k}`);
