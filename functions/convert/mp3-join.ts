@@ -9,6 +9,8 @@
  *   (made a bitrate step larger when they do not fit), where the decoder looks for them;
  * - the info frame (Xing and LAME tags): rewritten for the whole, with the first piece's encoder
  *   delay and the last piece's padding, a table of contents and both CRCs.
+ *
+ * The first piece's ID3v2 tag is the whole's.
  */
 import { open, readFile } from 'node:fs/promises';
 import { audioStart, frameLength, infoTagAt, readFrames, samplesPerFrame, type Mp3Frame } from './mp3-frames';
@@ -122,7 +124,11 @@ export async function joinMp3(pieces: Piece[], output: string, { slack = 3 } = {
   try {
     let piece = parse(await readFile(pieces[0]!.path));
     const first = piece;
-    let at = first.info.length; // the info frame is written last, when the whole is known
+    // The first piece's ID3v2 tag (the others have none to speak of), then the info frame,
+    // written last, when the whole is known.
+    const tag = first.bytes.subarray(0, first.info.offset);
+    await out.write(tag, 0, tag.length, 0);
+    let at = tag.length + first.info.length;
     const sizes: number[] = [];
     let music = 0;
     let head = new Uint8Array(0); // the first audio bytes: the tag CRC may run into them
@@ -172,7 +178,7 @@ export async function joinMp3(pieces: Piece[], output: string, { slack = 3 } = {
     const own = crc16(counted);
     info[tagAt + 154] = own >> 8;
     info[tagAt + 155] = own & 0xff;
-    await out.write(info, 0, info.length, 0);
+    await out.write(info, 0, info.length, tag.length);
     const { delay, padding } = delayAndPadding(first, piece);
     return { frames: sizes.length, samples: sizes.length * samplesPerFrame - delay - padding, sampleRate: first.info.sampleRate };
   } finally {
@@ -210,12 +216,16 @@ function infoFrame(first: Parsed, last: Parsed, sizes: number[]): Uint8Array {
 
 /** CRC-16/ARC (polynomial 0x8005, reflected), the LAME tag's; `crc` carries on from earlier bytes. */
 export function crc16(bytes: Uint8Array, crc = 0): number {
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
-  }
+  // A byte at a time through a table: bit by bit, the music CRC of a 40-minute MP3 took a second.
+  for (let i = 0, n = bytes.length; i < n; i++) crc = (crc >>> 8) ^ crcTable[(crc ^ bytes[i]!) & 0xff]!;
   return crc;
 }
+
+const crcTable = Uint16Array.from({ length: 256 }, (_, n) => {
+  let crc = n;
+  for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  return crc;
+});
 
 const readUint32 = (bytes: Uint8Array, at: number) => ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
 const readUint24 = (bytes: Uint8Array, at: number) => (bytes[at]! << 16) | (bytes[at + 1]! << 8) | bytes[at + 2]!;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { decodePcm, ffmpegPath, ffprobe, ffprobePath, makeProgramme } from '../../test/media';
+import { decodePcm, ffmpegPath, ffprobe, ffprobePath, makeProgramme, readTags } from '../../test/media';
 import { tempDir } from '../../test/support';
 import { audioStart, readFrames, samplesPerFrame } from './mp3-frames';
 import { inTurn, overrunFrames, prerollFrames, stretches } from './segments';
@@ -55,8 +55,10 @@ describe('encoding in stretches', () => {
       const one = join(dir, `${kind}-one.mp3`);
       const three = join(dir, `${kind}-three.mp3`);
       expect((await transcoder(1)(source, one)).segments).toBe(1);
-      const joined = await transcoder(3)(source, three);
+      const joined = await transcoder(3)(source, three, { title: `A ${kind}` });
       expect(joined.segments).toBe(3);
+      // The tags are the whole's, as one encode writes them.
+      expect((await readTags(three)).tags).toMatchObject({ title: `A ${kind}`, encoded_by: 'earshot' });
 
       const [original, single, parallel] = (await Promise.all([source, one, three].map(decodePcm))) as [Pcm, Pcm, Pcm];
       // Duration: not within a frame but to the sample, as a gapless player plays it.
