@@ -176,8 +176,9 @@ ferretdb_up() { # ferretdb_up BACKEND (sqlite or postgresql)
     return
   fi
   if listening "$port"; then
-    echo "services: 127.0.0.1:$port is taken by a process that is not this checkout's FerretDB" >&2
-    exit 1
+    # Another checkout's make services, most likely: its server serves this one as well.
+    echo "ferretdb: 127.0.0.1:$port is served by a process not of this checkout; using it"
+    return
   fi
   ferretdb_build
   mkdir -p "$dir"
