@@ -11,6 +11,7 @@ const extraEnv: Record<string, Record<string, string>> = {
   upload: { K_SINK: 'http://127.0.0.1:9/' },
   deadletter: { K_SINK: 'http://127.0.0.1:9/' },
   notify: { DOWNLOAD_URL: 'http://127.0.0.1:9' },
+  web: { LOGIN_URL: 'http://127.0.0.1:9', UPLOAD_URL: 'http://127.0.0.1:9', DOWNLOAD_URL: 'http://127.0.0.1:9' },
 };
 
 async function coldStart(name: string, dataDir: string): Promise<number> {
