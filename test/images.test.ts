@@ -122,7 +122,9 @@ function contract() {
           const { stdout } = await promisify(execFile)('chroot', [`/proc/${pid}/root`, ffmpeg!, '-version']);
           expect(stdout.split('\n')[0]).toMatch(/^ffmpeg version 7\./);
           // And the one it says it chose, checked at start.
-          expect(JSON.parse(first)).toMatchObject({ ffmpeg: { path: '/usr/bin/ffmpeg', source: 'FFMPEG_PATH', version: expect.stringMatching(/^ffmpeg version 7\./) } });
+          await until(() => out().includes('"msg":"ffmpeg"'));
+          const chosen = out().split('\n').find((line) => line.includes('"msg":"ffmpeg"'))!;
+          expect(JSON.parse(chosen)).toMatchObject({ path: '/usr/bin/ffmpeg', source: 'FFMPEG_PATH', version: expect.stringMatching(/^ffmpeg version 7\./) });
         }
         child.kill('SIGTERM');
         expect(await exited).toBe(0);

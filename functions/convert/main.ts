@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import { ConfigError, envReader } from '../../shared/config';
+import { envReader } from '../../shared/config';
 import { runFunction } from '../../shared/serve';
 import { keepSourceVideos, mediaUrl, mp3RetentionMs } from '../../shared/settings';
 import { openStores } from '../../shared/stores';
@@ -7,15 +7,21 @@ import { createApp } from './app';
 import { cpuLimit } from './cpus';
 import { chooseFfmpeg } from './ffmpeg-binary';
 import { sweepTempFolders } from './sweep';
-import { defaultMaxDurationSeconds, mp3Transcoder } from './transcode';
+import { defaultMaxDurationSeconds, mp3Transcoder, type Transcode } from './transcode';
 
 await runFunction('convert', async (env, log) => {
   const read = envReader(env);
   // The image sets FFMPEG_PATH to its distribution's build; make dev takes the system's if any.
-  const ffmpeg = await chooseFfmpeg(env, async () => (await import('@ffmpeg-installer/ffmpeg')).default.path).catch((err: Error) => {
-    throw new ConfigError('FFMPEG_PATH', err.message);
-  });
-  const ffmpegPath = ffmpeg.path;
+  // Checked while convert starts serving: two ffmpeg runs (~130 ms) would double its cold start.
+  // A conversion waits for the check; a binary that fails it ends the process as a bad setting would.
+  const ffmpeg = chooseFfmpeg(env, async () => (await import('@ffmpeg-installer/ffmpeg')).default.path);
+  ffmpeg.then(
+    (chosen) => log.info('ffmpeg', { ...chosen }),
+    (err: Error) => {
+      log.error('invalid configuration', { variable: 'FFMPEG_PATH', detail: err.message });
+      process.exit(78); // EX_CONFIG, as for any setting
+    },
+  );
   const quality = read.int('MP3_QUALITY', 2, { min: 0, max: 9 });
   const timeoutSeconds = read.int('FFMPEG_TIMEOUT_SECONDS', 900, { min: 1 });
   const maxDurationSeconds = read.int('MAX_DURATION_SECONDS', defaultMaxDurationSeconds, { min: 1, max: 24 * 3600 });
@@ -35,7 +41,9 @@ await runFunction('convert', async (env, log) => {
   };
 
   const stores = await openStores(mediaUrl(read));
-  const transcode = mp3Transcoder({ ffmpegPath, quality, timeoutSeconds, maxDurationSeconds, workers, segmentSeconds });
+  const transcoder = ffmpeg.then((chosen) => mp3Transcoder({ ffmpegPath: chosen.path, quality, timeoutSeconds, maxDurationSeconds, workers, segmentSeconds }));
+  transcoder.catch(() => {}); // reported above
+  const transcode: Transcode = async (...args) => (await transcoder)(...args);
   const leaseMs = read.int('CONVERT_LEASE_SECONDS', 60, { min: 1 }) * 1000;
   const app = createApp({ ...stores, transcode, leaseMs, retentionMs: mp3RetentionMs(read), keepSourceVideos: keepSourceVideos(read), log });
   return {
@@ -44,6 +52,6 @@ await runFunction('convert', async (env, log) => {
       return app.fetch(request);
     },
     close: stores.close,
-    started: { ffmpeg, workers },
+    started: { workers },
   };
 });
