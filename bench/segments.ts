@@ -4,24 +4,14 @@
  * convert runs, interleaved. The two MP3s are then decoded: a joined MP3 plays as many samples
  * as the single pass's.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { cpuLimit } from '../functions/convert/cpus';
 import { mp3Transcoder } from '../functions/convert/transcode';
+import { decodedSeconds } from '../test/media';
 import { benchVideo } from './inputs';
 import { interleaved, time, type Row } from './measure';
-
-const run = promisify(execFile);
-
-/** Samples a gapless decode of `mp3` plays (ffmpeg's count of what it decoded). */
-async function decodedSamples(ffmpegPath: string, mp3: string): Promise<number> {
-  const { stderr } = await run(ffmpegPath, ['-hide_banner', '-nostats', '-i', mp3, '-map', '0:a:0', '-f', 'null', '-progress', 'pipe:2', '-'], { maxBuffer: 64 << 20 });
-  const microseconds = [...stderr.matchAll(/^out_time_us=(\d+)$/gm)].at(-1)?.[1];
-  return Math.round((Number(microseconds) / 1e6) * 44_100);
-}
 
 export async function benchSegments({ seconds, runs, ffmpegPath, label, workers = cpuLimit() }: { seconds: number; runs: number; ffmpegPath: string; label: string; workers?: number }): Promise<Row> {
   const video = await benchVideo(seconds);
@@ -49,7 +39,7 @@ export async function benchSegments({ seconds, runs, ffmpegPath, label, workers 
         });
       },
     );
-    const [a, b] = await Promise.all([decodedSamples(ffmpegPath, join(dir, 'single.mp3')), decodedSamples(ffmpegPath, join(dir, 'parallel.mp3'))]);
+    const [a, b] = await Promise.all([decodedSeconds(join(dir, 'single.mp3')), decodedSeconds(join(dir, 'parallel.mp3'))]);
     const speedup = m.baseline / m.subject;
     const length = seconds >= 60 ? `${seconds / 60}-min` : `${seconds}-s`;
     return {
@@ -61,7 +51,7 @@ export async function benchSegments({ seconds, runs, ffmpegPath, label, workers 
       ratio: m.subject / m.baseline,
       target: '≥ 1.8× faster',
       met: speedup >= 1.8,
-      note: `${speedup.toFixed(2)}× faster; decoded length ${a === b ? 'the same as the single pass' : `differs: ${b} against ${a} samples`}`,
+      note: `${speedup.toFixed(2)}× faster; decoded length ${a === b ? 'the same as the single pass' : `differs: ${b} against ${a} s`}`,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
