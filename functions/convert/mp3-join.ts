@@ -166,34 +166,23 @@ export async function joinMp3(pieces: Piece[], output: string, { slack = 3 } = {
       sizes.push(tail ? tail.length : piece.frames[last]!.length);
       if (next) piece = next;
     }
-    const info = infoFrame(first, piece, sizes);
-    const tagAt = first.tagAt - first.info.offset;
-    info[tagAt + 152] = music >> 8;
-    info[tagAt + 153] = music & 0xff;
-    // The tag CRC: over the 190 bytes from the info frame's start, its own field as zeros (a mono
-    // tag ends before byte 190, and its info frame may too: the count goes on into the audio).
-    const counted = Uint8Array.from([...info, ...head]).subarray(0, 190);
-    counted[tagAt + 154] = 0;
-    counted[tagAt + 155] = 0;
-    const own = crc16(counted);
-    info[tagAt + 154] = own >> 8;
-    info[tagAt + 155] = own & 0xff;
+    const gaps = { delay: readUint24(first.bytes, first.tagAt + 141) >> 12, padding: readUint24(piece.bytes, piece.tagAt + 141) & 0xfff };
+    const info = infoFrame(first, sizes, gaps, music, head);
     await out.write(info, 0, info.length, tag.length);
-    const { delay, padding } = delayAndPadding(first, piece);
-    return { frames: sizes.length, samples: sizes.length * samplesPerFrame - delay - padding, sampleRate: first.info.sampleRate };
+    return { frames: sizes.length, samples: sizes.length * samplesPerFrame - gaps.delay - gaps.padding, sampleRate: first.info.sampleRate };
   } finally {
     await out.close();
   }
 }
 
-function delayAndPadding(first: Parsed, last: Parsed) {
-  const delay = readUint24(first.bytes, first.tagAt + 141) >> 12;
-  const padding = readUint24(last.bytes, last.tagAt + 141) & 0xfff;
-  return { delay, padding };
-}
-
-/** The first piece's info frame, its counts, table of contents, padding and CRCs made the whole's. */
-function infoFrame(first: Parsed, last: Parsed, sizes: number[]): Uint8Array {
+/**
+ * The first piece's info frame made the whole's: counts, table of contents, encoder delay (the
+ * first piece's) and padding (the last's), music length, the music CRC `music` of the audio, and
+ * the tag CRC: over the 190 bytes from the frame's start, its own field as zeros, as ffmpeg
+ * computes it (a mono tag ends before byte 190, and its frame may too: the count goes on into
+ * `head`, the first audio bytes).
+ */
+function infoFrame(first: Parsed, sizes: number[], gaps: { delay: number; padding: number }, music: number, head: Uint8Array): Uint8Array {
   const frame = Uint8Array.from(first.bytes.subarray(first.info.offset, first.info.offset + first.info.length)); // a copy (Buffer.slice is not)
   const tag = first.tagAt - first.info.offset;
   const audioBytes = sizes.reduce((a, b) => a + b, 0);
@@ -205,12 +194,14 @@ function infoFrame(first: Parsed, last: Parsed, sizes: number[]): Uint8Array {
   const offsets = [frame.length];
   for (const size of sizes) offsets.push(offsets.at(-1)! + size);
   for (let i = 0; i < 100; i++) frame[tag + 16 + i] = i === 0 ? 0 : Math.min(255, Math.floor((256 * offsets[Math.floor((i / 100) * sizes.length)]!) / total));
-  const { delay, padding } = delayAndPadding(first, last);
-  const delayPadding = (delay << 12) | padding;
+  const delayPadding = (gaps.delay << 12) | gaps.padding;
   frame[tag + 141] = delayPadding >> 16;
   frame[tag + 142] = (delayPadding >> 8) & 0xff;
   frame[tag + 143] = delayPadding & 0xff;
   view.setUint32(tag + 148, total);
+  view.setUint16(tag + 152, music);
+  view.setUint16(tag + 154, 0);
+  view.setUint16(tag + 154, crc16(Uint8Array.from([...frame, ...head]).subarray(0, 190)));
   return frame;
 }
 
